@@ -1,0 +1,148 @@
+"""The ``geos`` command.
+
+Exit codes: 0 success, 1 a run that failed, 2 invalid input (a bad scene, an
+unknown plugin, a bad argument).  Errors are one line each, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import engine
+from engine import logs
+from engine.plugin_host import PluginHost, blocked_from_env
+from engine.resources import default_scene
+from engine.scene import SceneError, load_scene
+
+log = logging.getLogger("geos")
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def make_host(args: argparse.Namespace) -> PluginHost:
+    """Plugins as the command line and environment say: built-ins, entry points, files."""
+    host = PluginHost(blocked=set(args.block) | blocked_from_env())
+    host.load_default(plugin_dirs=args.plugins_dir)
+    return host
+
+
+# ------------------------------------------------------------------- commands
+def cmd_check(args: argparse.Namespace) -> int:
+    host = make_host(args)
+    status = EXIT_OK
+    for path in args.scenes:
+        try:
+            load_scene(path, host)
+        except SceneError as exc:
+            for line in exc.lines:
+                sys.stderr.write(line + "\n")
+            status = EXIT_INVALID
+        else:
+            if not args.quiet:
+                sys.stdout.write(f"{path}: ok\n")
+    return status
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = make_host(args)
+    rows = [("name", "version", "status", "origin", "hooks")]
+    for info in host.infos.values():
+        rows.append((info.name, info.version, info.status, info.origin, ", ".join(info.hooks) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] + "\n")
+    for info in host.infos.values():
+        if info.error:
+            sys.stdout.write(f"{info.name}: {info.error}\n")
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from engine.docgen import write_or_check
+
+    host = make_host(args)
+    stale = write_or_check(Path(args.docs_dir), host, check=args.check)
+    if args.check and stale:
+        for name in stale:
+            sys.stderr.write(f"{args.docs_dir}/{name}: out of date; run 'geos docs'\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.shell import RunOptions, run_scene
+
+    host = make_host(args)
+    path = Path(args.scene) if args.scene else default_scene()
+    try:
+        scene = load_scene(path, host)
+    except SceneError as exc:
+        for line in exc.lines:
+            sys.stderr.write(line + "\n")
+        return EXIT_INVALID
+    options = RunOptions(headless=args.headless, frames=args.frames, screenshot=args.screenshot,
+                         dev=not args.no_dev)
+    return run_scene(scene, host, options)
+
+
+# --------------------------------------------------------------------- parser
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--block", action="append", default=[], metavar="PLUGIN",
+                        help="do not load this plugin (repeatable; also GEOS_BLOCK_PLUGINS=a,b)")
+    parser.add_argument("--plugins-dir", action="append", default=[], type=Path, metavar="DIR",
+                        help="also load every plugin file (*.py) in DIR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geos", description="Geometry OS: virtual machines on an infinite map.")
+    parser.add_argument("--version", action="version", version=f"geos {engine.__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="open a scene on the map (default: the shipped default scene)")
+    run.add_argument("scene", nargs="?", help="scene file (YAML)")
+    run.add_argument("--headless", action="store_true", help="render offscreen through EGL, no window")
+    run.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
+    run.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                     help="write the last frame to this PNG file")
+    run.add_argument("--no-dev", action="store_true", help="do not watch shaders and the scene for changes")
+    _common(run)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate scene files without running anything")
+    check.add_argument("scenes", nargs="+", type=Path, metavar="SCENE")
+    _common(check)
+    check.set_defaults(func=cmd_check)
+
+    plugins = sub.add_parser("plugins", help="list plugins: name, version, status, origin, hooks")
+    _common(plugins)
+    plugins.set_defaults(func=cmd_plugins)
+
+    docs = sub.add_parser("docs", help="regenerate docs/plugin-hooks.md and docs/scenes.md")
+    docs.add_argument("--check", action="store_true", help="only check that they are up to date")
+    docs.add_argument("--docs-dir", default="docs", help="the docs folder (default: docs)")
+    _common(docs)
+    docs.set_defaults(func=cmd_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(-1 if args.quiet else args.verbose)
+    if args.command is None:  # plain ``geos`` runs the default scene
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

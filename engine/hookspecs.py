@@ -1,0 +1,103 @@
+"""Every hook a Geometry OS plugin can implement.  This module *is* the reference.
+
+A plugin is a module (or object) with functions marked ``@engine.hookimpl`` whose
+names match the functions below.  Hook names are checked when a plugin loads: a
+misspelt name is an error naming the plugin.  docs/plugin-hooks.md is generated from
+these docstrings (``geos docs``) and a test fails if any hook lacks one.
+
+Two kinds of hooks:
+
+* ``register_*`` hooks run once, when plugins load.  They return *objects* (a frame
+  source type, an effect, a map layer, an input sink); the shell keeps those and
+  calls them directly every frame.  Nothing runs through pluggy per tile per frame.
+* Lifecycle hooks (``scene_loaded``, ``scene_closing``, ``tile_state_changed``) are
+  notifications.  Every implementation runs even if another one raises; the error
+  is logged with the plugin's name, and a plugin that keeps failing is disabled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from engine.registry import EffectType, InputSinkType, LayerType, SourceType
+    from engine.scene.model import Scene
+    from engine.tiles import StateChange
+
+PROJECT = "geometry_os"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def register_sources() -> list[SourceType]:
+    """Frame source types this plugin provides (the ``type:`` of a tile's ``source``).
+
+    Return a list of :class:`engine.registry.SourceType`: a name, a params class
+    (attrs, every field declared with :func:`engine.settings.setting`) and a factory
+    ``(ctx: TileContext, params) -> FrameSource``.  Scenes are validated against the
+    params class; two plugins registering the same name is a load error.
+    """
+
+
+@hookspec
+def register_effects() -> list[EffectType]:
+    """Post effects this plugin provides (the ``type:`` of an entry in ``effects``).
+
+    Return a list of :class:`engine.registry.EffectType`: a name, a params class, the
+    GLSL files that implement it, and its stage (``tile``: inside each tile's pass;
+    ``screen``: a pass over the whole window).  The scene's list decides the order.
+    """
+
+
+@hookspec
+def register_layers() -> list[LayerType]:
+    """Map layers this plugin draws (the grid, the tiles, a HUD...).
+
+    Return a list of :class:`engine.registry.LayerType`: a name, a z-order (lower is
+    drawn first) and a factory ``(shell) -> Layer``.  A layer's ``draw()`` is called
+    every frame while the layer is enabled.
+    """
+
+
+@hookspec
+def register_input_sinks() -> list[InputSinkType]:
+    """Consumers of keyboard and mouse events, tried in priority order.
+
+    Return a list of :class:`engine.registry.InputSinkType`: a name, a priority
+    (higher is asked first) and a factory ``(shell) -> InputSink``.  A sink that
+    returns True from an ``on_*`` handler consumes the event.
+    """
+
+
+@hookspec
+def plugin_options() -> type | None:
+    """The attrs class of this plugin's options (``plugins.options.<name>`` in a scene).
+
+    Return None (or do not implement the hook) when the plugin takes no options.
+    The scene loader validates the options against the class; the shell passes the
+    structured options to ``scene_loaded``.
+    """
+
+
+@hookspec
+def scene_loaded(shell: Any, scene: Scene) -> None:
+    """The scene has been loaded and its tiles created; the window is about to show.
+
+    ``shell`` is the running :class:`engine.shell.Shell` (tiles, camera, registry).
+    """
+
+
+@hookspec
+def scene_closing(shell: Any, scene: Scene) -> None:
+    """The shell is about to shut every tile down and exit.  Release resources here."""
+
+
+@hookspec
+def tile_state_changed(shell: Any, change: StateChange) -> None:
+    """A tile moved between states (booting, running, paused, stopped, failed).
+
+    Runs on the main loop.  ``change.reason`` says why for ``failed`` (and may be set
+    for other transitions).
+    """

@@ -1,0 +1,234 @@
+"""Loading plugins and calling their hooks safely: the only place that touches pluggy.
+
+Core code never spells ``pm.hook.x(...)``: it calls the typed methods of
+:class:`PluginHost` (``scene_loaded(...)`` etc.), which run every implementation in
+isolation.  pluggy on its own stops at the first raising implementation and does not
+say which plugin raised; here each implementation is called separately, a failure is
+logged with the plugin's name and the hook, the others still run, and a plugin that
+fails ``MAX_FAILURES`` times is disabled.
+
+Plugins come from three places, all registered the same way:
+
+1. built-ins, from the explicit list :data:`plugins.BUILTIN_PLUGINS`;
+2. installed packages, through the ``geometry_os`` entry-point group;
+3. one-off files, from a directory (``--plugins-dir``) or a scene's ``plugins.load``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable
+
+import attrs
+import pluggy
+
+import engine
+from engine import hookspecs
+from engine.registry import CollisionError, Registry
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "geometry_os"
+BLOCK_ENV = "GEOS_BLOCK_PLUGINS"
+MAX_FAILURES = 3
+
+ACTIVE, FAILED, BLOCKED = "active", "failed", "blocked"
+
+
+@attrs.define
+class PluginInfo:
+    """One line of ``geos plugins``."""
+
+    name: str
+    version: str
+    origin: str  # "built-in", "entry point (dist)", "file /path"
+    status: str = ACTIVE
+    hooks: list[str] = attrs.field(factory=list)
+    error: str = ""
+    failures: int = 0
+
+
+def blocked_from_env(environ: dict[str, str] | None = None) -> set[str]:
+    """Plugin names blocked through the ``GEOS_BLOCK_PLUGINS`` variable (comma-separated)."""
+    value = (environ if environ is not None else os.environ).get(BLOCK_ENV, "")
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class PluginHost:
+    """The plugin manager, the registry of what plugins registered, and the hook facade."""
+
+    def __init__(self, blocked: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.blocked = set(blocked)
+        self.infos: dict[str, PluginInfo] = {}
+        self.registry = Registry()
+
+    # ----------------------------------------------------------------- loading
+    def load_default(self, plugin_dirs: Iterable[Path] = ()) -> None:
+        """Built-ins, then entry points, then plugin files from ``plugin_dirs``."""
+        self.load_builtins()
+        self.load_entry_points()
+        for directory in plugin_dirs:
+            self.load_directory(directory)
+
+    def load_builtins(self) -> None:
+        from plugins import BUILTIN_PLUGINS
+
+        for name, module_name in BUILTIN_PLUGINS:
+            self._load(name, engine.__version__, "built-in", lambda m=module_name: importlib.import_module(m))
+
+    def load_entry_points(self) -> None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist
+            version = dist.version if dist is not None else "?"
+            origin = f"entry point ({dist.name if dist is not None else ep.value})"
+            self._load(ep.name, version, origin, ep.load)
+
+    def load_directory(self, directory: Path) -> None:
+        for path in sorted(Path(directory).glob("*.py")):
+            if not path.name.startswith("_"):
+                self.load_file(path)
+
+    def load_file(self, path: Path) -> None:
+        path = Path(path)
+
+        def import_file() -> ModuleType:
+            spec = importlib.util.spec_from_file_location(f"geos_plugin_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+
+        self._load(path.stem, "", f"file {path}", import_file)
+
+    def register(self, plugin: Any, name: str, version: str = "", origin: str = "object") -> None:
+        """Register an already-imported plugin object (tests, embedding)."""
+        self._load(name, version, origin, lambda: plugin)
+
+    def _load(self, name: str, version: str, origin: str, importer: Any) -> None:
+        if name in self.infos:
+            other = self.infos[name]
+            log.error("plugin %r from %s: name already taken by plugin %r from %s; not loaded",
+                      name, origin, name, other.origin)
+            return
+        info = PluginInfo(name=name, version=version, origin=origin)
+        self.infos[name] = info
+        if name in self.blocked:
+            info.status = BLOCKED
+            log.info("plugin %s blocked", name)
+            return
+        try:
+            plugin = importer()
+        except Exception as exc:  # a broken third-party import must not stop the shell
+            self._mark_failed(info, f"import failed: {_one_line(exc)}")
+            return
+        if not info.version:
+            info.version = str(getattr(plugin, "__version__", "-"))
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            self._mark_failed(info, str(exc))
+            return
+        info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
+        self._collect_registrations(name, plugin)
+
+    def _collect_registrations(self, name: str, plugin: Any) -> None:
+        """Run the plugin's ``register_*`` hooks and add what they return to the registry."""
+        namespaces = {
+            "register_sources": self.registry.sources,
+            "register_effects": self.registry.effects,
+            "register_layers": self.registry.layers,
+            "register_input_sinks": self.registry.input_sinks,
+        }
+        try:
+            for hook_name, ns in namespaces.items():
+                for item in self._call_one(name, plugin, hook_name, {}) or ():
+                    ns.add(item.name, item, name)
+            options = self._call_one(name, plugin, "plugin_options", {})
+            if options is not None:
+                self.registry.options.add(name, options, name)
+        except (CollisionError, _HookFailed) as exc:
+            self.registry.remove_plugin(name)
+            self.pm.unregister(name=name)
+            self._mark_failed(self.infos[name], str(exc))
+
+    def _call_one(self, name: str, plugin: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        function = getattr(plugin, hook_name, None)
+        if function is None or hook_name not in self.infos[name].hooks:
+            return None
+        try:
+            return function(**kwargs)
+        except Exception as exc:
+            raise _HookFailed(f"{hook_name} raised {_one_line(exc)}") from exc
+
+    def _mark_failed(self, info: PluginInfo, error: str) -> None:
+        info.status = FAILED
+        info.error = error
+        log.error("plugin %s (%s) failed: %s", info.name, info.origin, error)
+
+    # ------------------------------------------------------------ run-time faults
+    def report_failure(self, plugin: str, where: str, exc: BaseException) -> bool:
+        """Record that ``plugin`` raised in ``where``; returns True if it is now disabled.
+
+        Used by the hook facade below and by the shell for per-frame calls into plugin
+        objects (layers, sinks, sources), so every kind of failure counts the same.
+        """
+        info = self.infos.get(plugin)
+        if info is None or info.status != ACTIVE:
+            return info is not None
+        info.failures += 1
+        log.error("plugin %s failed in %s: %s", plugin, where, _one_line(exc),
+                  exc_info=log.isEnabledFor(logging.DEBUG))
+        if info.failures >= MAX_FAILURES:
+            self.disable(plugin, f"disabled after {info.failures} failures (last in {where}: {_one_line(exc)})")
+            return True
+        return False
+
+    def disable(self, plugin: str, reason: str) -> None:
+        info = self.infos[plugin]
+        if self.pm.get_plugin(plugin) is not None:
+            self.pm.unregister(name=plugin)
+        self.registry.remove_plugin(plugin)
+        self._mark_failed(info, reason)
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a notification hook, each in isolation."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's own call order
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:
+                self.report_failure(impl.plugin_name, hook_name, exc)
+
+    # ---------------------------------------------------------- the typed facade
+    def scene_loaded(self, shell: Any, scene: Any) -> None:
+        self._notify("scene_loaded", shell=shell, scene=scene)
+
+    def scene_closing(self, shell: Any, scene: Any) -> None:
+        self._notify("scene_closing", shell=shell, scene=scene)
+
+    def tile_state_changed(self, shell: Any, change: Any) -> None:
+        self._notify("tile_state_changed", shell=shell, change=change)
+
+    def active(self) -> list[PluginInfo]:
+        return [info for info in self.infos.values() if info.status == ACTIVE]
+
+
+class _HookFailed(Exception):
+    """A ``register_*`` hook raised while its plugin was loading."""

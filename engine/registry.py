@@ -1,0 +1,118 @@
+"""The objects plugins register, and the registry that refuses name collisions.
+
+Plugins return these descriptors from ``register_*`` hooks (see
+:mod:`engine.hookspecs`).  The registry records which plugin registered each name so
+collisions and "unknown type" errors can name plugins and list what is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+import attrs
+
+
+@attrs.define(frozen=True)
+class SourceType:
+    """A kind of frame source: the ``type:`` of a tile's ``source`` in a scene."""
+
+    name: str
+    params: type  # attrs class; fields declared with engine.settings.setting
+    factory: Callable[..., Any]  # (ctx: TileContext, params) -> FrameSource
+    description: str = ""
+
+
+@attrs.define(frozen=True)
+class EffectType:
+    """A post effect: the ``type:`` of an entry in a scene's ``effects`` list."""
+
+    name: str
+    params: type
+    stage: str  # "tile" (inside each tile's pass) or "screen" (a pass over the window)
+    shader: Path  # the effect's GLSL file (may ``#include`` others)
+    description: str = ""
+    uniforms: Callable[[Any], dict[str, Any]] | None = None  # params -> extra uniforms
+
+    def __attrs_post_init__(self) -> None:
+        if self.stage not in ("tile", "screen"):
+            raise ValueError(f"effect {self.name}: stage must be 'tile' or 'screen'")
+
+
+@attrs.define(frozen=True)
+class LayerType:
+    """A map layer: drawn every frame in ``order`` (lower first)."""
+
+    name: str
+    order: int
+    factory: Callable[[Any], Any]  # (shell) -> object with draw()
+
+
+@attrs.define(frozen=True)
+class InputSinkType:
+    """A consumer of input events, asked in ``priority`` order (higher first)."""
+
+    name: str
+    priority: int
+    factory: Callable[[Any], Any]  # (shell) -> object with on_* handlers
+
+
+class CollisionError(Exception):
+    """Two plugins registered the same name."""
+
+
+T = TypeVar("T")
+
+
+class Namespace(Generic[T]):
+    """Objects of one kind by name, each remembering the plugin that registered it."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, tuple[T, str]] = {}
+
+    def add(self, name: str, item: T, plugin: str) -> None:
+        if name in self._items:
+            owner = self._items[name][1]
+            raise CollisionError(
+                f"{self.kind} {name!r} is registered by both plugin {owner!r} and plugin {plugin!r}"
+            )
+        self._items[name] = (item, plugin)
+
+    def remove_plugin(self, plugin: str) -> None:
+        self._items = {k: v for k, v in self._items.items() if v[1] != plugin}
+
+    def get(self, name: str) -> T | None:
+        entry = self._items.get(name)
+        return entry[0] if entry else None
+
+    def owner(self, name: str) -> str | None:
+        entry = self._items.get(name)
+        return entry[1] if entry else None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return (item for item, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@attrs.define
+class Registry:
+    """Everything the loaded plugins registered."""
+
+    sources: Namespace[SourceType] = attrs.field(factory=lambda: Namespace("source type"))
+    effects: Namespace[EffectType] = attrs.field(factory=lambda: Namespace("effect"))
+    layers: Namespace[LayerType] = attrs.field(factory=lambda: Namespace("map layer"))
+    input_sinks: Namespace[InputSinkType] = attrs.field(factory=lambda: Namespace("input sink"))
+    options: Namespace[type] = attrs.field(factory=lambda: Namespace("plugin options"))
+
+    def namespaces(self) -> tuple[Namespace[Any], ...]:
+        return (self.sources, self.effects, self.layers, self.input_sinks, self.options)
+
+    def remove_plugin(self, plugin: str) -> None:
+        for ns in self.namespaces():
+            ns.remove_plugin(plugin)

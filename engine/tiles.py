@@ -1,0 +1,106 @@
+"""Tiles and the frame-source contract every backend implements.
+
+A *tile* is one thing on the map (a VM, a test card).  Its pixels come from a
+*frame source*: an object a plugin creates through its registered
+:class:`~engine.registry.SourceType`.  The shell owns the tile; the source owns the
+pixels and reports its state.  See docs/architecture.md for the threads involved.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+from engine.frames import FrameMailbox
+
+log = logging.getLogger(__name__)
+
+
+class TileState(enum.Enum):
+    """What a tile's badge shows."""
+
+    BOOTING = "booting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@attrs.define
+class StateChange:
+    """One state transition of a tile, as lifecycle hooks receive it."""
+
+    tile: str
+    old: TileState
+    new: TileState
+    reason: str = ""
+
+
+@attrs.define(eq=False)
+class TileContext:
+    """What a frame source gets from the shell.
+
+    ``report_state`` may be called from any thread; the change reaches the badge and
+    the ``tile_state_changed`` hook on the main loop.
+    """
+
+    name: str  # unique id of the tile in the scene ("tile-0" or its ``id``)
+    title: str
+    scene_dir: Path  # relative paths in params resolve against this
+    runtime_dir: Path  # private 0700 directory for this tile's sockets and logs
+    mailbox: FrameMailbox = attrs.field(factory=FrameMailbox)
+    on_state: Callable[[StateChange], None] | None = None
+    state: TileState = TileState.STOPPED
+    reason: str = ""
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def report_state(self, new: TileState, reason: str = "") -> None:
+        """Record a state change (thread-safe) and tell the shell about it."""
+        with self._lock:
+            if new is self.state and reason == self.reason:
+                return
+            change = StateChange(self.name, self.state, new, reason)
+            self.state, self.reason = new, reason
+        if new is TileState.FAILED:
+            log.error("tile %s failed: %s", self.name, reason)
+        else:
+            log.info("tile %s: %s -> %s%s", self.name, change.old.value, new.value,
+                     f" ({reason})" if reason else "")
+        if self.on_state is not None:
+            self.on_state(change)
+
+
+class FrameSource:
+    """Base class of frame sources.  Subclasses implement :meth:`start` and :meth:`stop`.
+
+    Contract:
+
+    * ``start()`` returns quickly (spawn threads or processes; never block the main
+      loop on a guest).  Failures are reported with
+      ``ctx.report_state(TileState.FAILED, reason)``, never raised at the shell.
+    * Frames go to ``ctx.mailbox.publish(pixels, dirty)`` from any thread.
+    * ``stop()`` shuts the source down cleanly and is idempotent; the shell calls it
+      on quit and when a tile is removed.
+    * ``restart()`` brings a stopped or failed source back.
+    * Optional capabilities (input, lifecycle control, telemetry) are plain methods
+      described in docs/architecture.md; callers check with ``getattr``.
+    """
+
+    def __init__(self, ctx: TileContext, params: Any) -> None:
+        self.ctx = ctx
+        self.params = params
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

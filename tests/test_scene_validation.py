@@ -1,0 +1,141 @@
+"""Scene validation: strict types, every error at once, file:line: path: reason."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from engine.scene import SceneError, load_scene
+from engine.scene.structure import Typed
+from plugins.pattern.source import PatternParams
+
+# (scene text, the exact error lines expected, with FILE for the scene's path)
+BAD_SCENES = [
+    pytest.param("", ["FILE:1: scene: the file is empty; expected a mapping with 'tiles'"], id="empty"),
+    pytest.param("- 1\n", ["FILE:1: scene: expected a mapping, got a list"], id="not-a-mapping"),
+    pytest.param("tiles: [\n", ["FILE:2: yaml: expected the node content, but found '<stream end>'"], id="yaml-syntax"),
+    pytest.param("""
+        window:
+          widht: 800
+        """, ["FILE:2: window.widht: unknown field; did you mean 'width'?"], id="misspelt-key"),
+    pytest.param("""
+        window: {fps: 2.7}
+        """, ["FILE:1: window.fps: expected an integer, got 2.7"], id="float-is-not-int"),
+    pytest.param("""
+        window: {fps: "60"}
+        """, ["FILE:1: window.fps: expected an integer, got the string '60'"], id="string-is-not-int"),
+    pytest.param("""
+        window: {fullscreen: "no"}
+        """, ["FILE:1: window.fullscreen: expected true or false, got the string 'no'"], id="string-is-not-bool"),
+    pytest.param("""
+        window: {fullscreen: yes}
+        """, ["FILE:1: window.fullscreen: expected true or false, got yes (write true or false)"], id="yes-is-not-bool"),
+    pytest.param("""
+        window: {title: 12}
+        """, ["FILE:1: window.title: expected a string, got 12 (quote it to make it a string)"], id="int-is-not-str"),
+    pytest.param("""
+        window: {fps: 200}
+        camera: {zoom: 0}
+        """, ["FILE:1: window.fps: must be <= 144 (got 200)",
+              "FILE:2: camera.zoom: must be >= 0.02 (got 0.0)"], id="ranges"),
+    pytest.param("""
+        tiles:
+          - title: a
+            source: {type: patern}
+        """, ["FILE:3: tiles[0].source.type: unknown type 'patern'; did you mean 'pattern'? installed: pattern"],
+        id="unknown-source-type"),
+    pytest.param("""
+        tiles:
+          - title: a
+        """, ["FILE:2: tiles[0].source: required field is missing"], id="missing-source"),
+    pytest.param("""
+        tiles:
+          - source: {width: 100}
+        """, ["FILE:2: tiles[0].source.type: required field is missing (one of: pattern)"], id="source-without-type"),
+    pytest.param("""
+        tiles:
+          - source:
+              type: pattern
+              width: 4
+              rate: fast
+              colour: red
+            position: [1]
+            size: [1, 2, 3]
+        """, ["FILE:4: tiles[0].source.width: must be >= 16 (got 4)",
+              "FILE:5: tiles[0].source.rate: expected a number, got the string 'fast'",
+              "FILE:6: tiles[0].source.colour: unknown field (known: width, height, rate, speed)",
+              "FILE:7: tiles[0].position: expected a list of 2 values, got a list of 1",
+              "FILE:8: tiles[0].size: expected a list of 2 values, got a list of 3"], id="all-errors-at-once"),
+    pytest.param("""
+        tiles:
+          - {id: a, source: {type: pattern}}
+          - {id: a, source: {type: pattern}}
+        """, ["FILE:3: tiles[1].id: tile id 'a' is already used by tiles[0]"], id="duplicate-id"),
+    pytest.param("""
+        effects: [{type: nothere}]
+        """, ["FILE:1: effects[0].type: unknown type 'nothere'; installed: none"], id="unknown-effect"),
+    pytest.param("""
+        plugins:
+          options: {nope: {}}
+          load: [missing.py]
+        """, ["FILE:2: plugins.options.nope: no plugin named 'nope' is installed (installed: pattern)",
+              "FILE:3: plugins.load[0]: plugin file not found: DIR/missing.py"], id="plugins"),
+    pytest.param("""
+        window: {width: 800}
+        window: {width: 900}
+        """, ["FILE:2: window: given twice"], id="duplicate-key"),
+    pytest.param("""
+        tiles: {a: 1}
+        """, ["FILE:1: tiles: expected a list, got a mapping"], id="tiles-not-list"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_SCENES)
+def test_bad_scene_reports_exact_errors(host, write_scene, text, expected):
+    path = write_scene(textwrap.dedent(text).lstrip("\n"))
+    with pytest.raises(SceneError) as info:
+        load_scene(path, host)
+    wanted = [line.replace("FILE", str(path)).replace("DIR", str(path.parent)) for line in expected]
+    assert info.value.lines == wanted
+
+
+def test_python_tags_are_never_constructed(host, write_scene, tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_scene(f"window: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(SceneError) as info:
+        load_scene(path, host)
+    assert info.value.lines == [f"{path}:1: window: expected a mapping, got a list"]
+    assert not marker.exists()
+
+
+def test_good_scene_structures_into_attrs(host, write_scene):
+    path = write_scene(textwrap.dedent("""
+        window: {title: T, width: 800, height: 600, fps: 120}
+        camera: {x: 10, y: -5.5, zoom: 2, fit: false}
+        tiles:
+          - title: one
+            position: [100, 200]
+            size: [320, 240]
+            source: {type: pattern, width: 320, height: 240, rate: 0}
+          - id: two
+            source: {type: pattern}
+        """))
+    scene = load_scene(path, host)
+    assert scene.window.width == 800 and scene.window.fps == 120
+    assert scene.camera.x == 10.0 and isinstance(scene.camera.x, float)
+    assert scene.tiles[0].position == (100.0, 200.0)
+    assert scene.tiles[0].source == Typed("pattern", PatternParams(width=320, height=240, rate=0.0))
+    assert scene.tiles[1].source.params == PatternParams()
+    assert scene.tile_names() == ["tile-0", "two"]
+    assert scene.path == path and scene.directory == path.parent
+
+
+def test_scene_loads_plugin_file_relative_to_itself(host, write_scene, tmp_path):
+    from tests.conftest import FIXTURE_PLUGINS
+
+    (tmp_path / "fx.py").write_text((FIXTURE_PLUGINS / "files" / "myfx_source.py").read_text())
+    path = write_scene("plugins: {load: [fx.py]}\ntiles: [{source: {type: filesource, width: 20}}]\n")
+    scene = load_scene(path, host)
+    assert scene.tiles[0].source.type == "filesource"
+    assert host.infos["fx"].origin == f"file {tmp_path / 'fx.py'}"
