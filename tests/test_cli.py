@@ -1,0 +1,64 @@
+"""The geos command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.docgen import hook_functions
+from tests.conftest import ROOT
+
+SCENES = sorted((ROOT / "scenes").glob("*.yaml"))
+
+
+def geos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_version():
+    result = geos("--version")
+    assert result.returncode == 0 and result.stdout.startswith("geos 0.")
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=[p.name for p in SCENES])
+def test_every_shipped_scene_checks(scene):
+    result = geos("check", str(scene))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_bad_scene_exits_2_with_file_line_errors_and_no_traceback(write_scene):
+    path = write_scene("window:\n  widht: 1\n  fps: 1000\n")
+    result = geos("check", str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"{path}:2: window.widht: unknown field; did you mean 'width'?",
+                                          f"{path}:3: window.fps: must be <= 144 (got 1000)"]
+    run = geos("run", str(path), "--headless", "--frames", "1")
+    assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 2
+
+
+def test_plugins_lists_builtins_and_env_blocking():
+    listed = geos("plugins")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].split() == ["name", "version", "status", "origin", "hooks"]
+    names = {line.split()[0]: line.split()[2] for line in listed.stdout.splitlines()[1:] if "built-in" in line}
+    assert names["pattern"] == "active"
+    blocked = geos("plugins", env={"GEOS_BLOCK_PLUGINS": "pattern"})
+    assert any(line.split()[:3] == ["pattern", "0.1.0", "blocked"] for line in blocked.stdout.splitlines())
+
+
+def test_every_hook_is_documented():
+    hooks = hook_functions()
+    assert len(hooks) >= 8
+    undocumented = [name for name, fn in hooks if not (fn.__doc__ or "").strip()]
+    assert undocumented == []
+
+
+def test_generated_docs_are_current():
+    result = geos("docs", "--check")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert Path(ROOT / "docs" / "plugin-hooks.md").read_text().count("\n## ") == len(hook_functions())
