@@ -137,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(-1 if args.quiet else args.verbose)
     if args.command is None:  # plain ``geos`` runs the default scene
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
+    if args.command != "run" or args.headless:
+        # nothing but `geos run` opens a window: plugins' pyglet imports must not need a display
+        import pyglet
+
+        pyglet.options["headless"] = True
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -16,9 +16,14 @@ from typing import Any, Callable
 
 import attrs
 
+from engine.camera import WorldRect
 from engine.frames import FrameMailbox
 
 log = logging.getLogger(__name__)
+
+#: Height of a tile's title bar, in world units, drawn above the image area.  Part of
+#: the tile's footprint for fitting the view and for hit-testing.
+TITLE_BAR_HEIGHT = 28.0
 
 
 class TileState(enum.Enum):
@@ -104,3 +109,36 @@ class FrameSource:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@attrs.define(eq=False)
+class Tile:
+    """A tile on the running map: its scene entry, its source, and the renderer's state."""
+
+    index: int
+    spec: Any  # engine.scene.model.TileSpec
+    ctx: TileContext
+    source: FrameSource | None  # None when the source could not be created
+    texture: Any = None  # engine.render.texture.StreamTexture, made by the tile renderer
+    frame_size: tuple[int, int] = (0, 0)  # size of the last frame uploaded
+    too_large: bool = False  # the last frame exceeded GL_MAX_TEXTURE_SIZE
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
+    def title(self) -> str:
+        return self.ctx.title
+
+    @property
+    def rect(self) -> WorldRect:
+        """Where the tile's image area is in the world."""
+        (x, y), (w, h) = self.spec.position, self.spec.size
+        return WorldRect(x, y, w, h)
+
+    @property
+    def footprint(self) -> WorldRect:
+        """The image area plus the title bar above it."""
+        r = self.rect
+        return WorldRect(r.x, r.y - TITLE_BAR_HEIGHT, r.w, r.h + TITLE_BAR_HEIGHT)

@@ -6,5 +6,8 @@ effects are ordered by the scene), only for the order ``geos plugins`` lists the
 """
 
 BUILTIN_PLUGINS: list[tuple[str, str]] = [
+    ("map", "plugins.map"),
+    ("tiles", "plugins.tiles"),
+    ("hud", "plugins.hud"),
     ("pattern", "plugins.pattern"),
 ]

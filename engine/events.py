@@ -1,0 +1,73 @@
+"""pyglet event plumbing: the dispatcher that wakes the main loop from other threads,
+and the bridge from window events to the shell's input sinks.
+
+Sinks see *screen* coordinates (top-left origin, y down — the camera's convention),
+not pyglet's bottom-left ones, so hit-testing uses the same math as drawing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyglet
+
+
+class ShellEvents(pyglet.event.EventDispatcher):
+    """Events posted with ``platform_event_loop.post_event`` from source threads."""
+
+
+ShellEvents.register_event_type("on_frames_ready")
+ShellEvents.register_event_type("on_state_change")
+
+
+def connect_window_events(shell: Any) -> None:
+    """Route the window's events to ``shell.dispatch_input`` and its own handlers."""
+    window = shell.window
+    height = lambda: shell.camera.height  # noqa: E731 - read at event time (resizes)
+
+    def on_key_press(symbol: int, modifiers: int) -> bool:
+        shell.dispatch_input("on_key_press", symbol, modifiers)
+        return True  # never let pyglet's default (Escape closes the window) run
+
+    def on_key_release(symbol: int, modifiers: int) -> bool:
+        shell.dispatch_input("on_key_release", symbol, modifiers)
+        return True
+
+    def on_text(text: str) -> bool:
+        shell.dispatch_input("on_text", text)
+        return True
+
+    def on_mouse_press(x: int, y: int, button: int, modifiers: int) -> bool:
+        shell.dispatch_input("on_mouse_press", x, height() - y, button, modifiers)
+        return True
+
+    def on_mouse_release(x: int, y: int, button: int, modifiers: int) -> bool:
+        shell.dispatch_input("on_mouse_release", x, height() - y, button, modifiers)
+        return True
+
+    def on_mouse_motion(x: int, y: int, dx: int, dy: int) -> bool:
+        shell.dispatch_input("on_mouse_motion", x, height() - y, dx, -dy)
+        return True
+
+    def on_mouse_drag(x: int, y: int, dx: int, dy: int, buttons: int, modifiers: int) -> bool:
+        shell.dispatch_input("on_mouse_drag", x, height() - y, dx, -dy, buttons, modifiers)
+        return True
+
+    def on_mouse_scroll(x: int, y: int, scroll_x: float, scroll_y: float) -> bool:
+        shell.dispatch_input("on_mouse_scroll", x, height() - y, scroll_x, scroll_y)
+        return True
+
+    def on_resize(width: int, height_: int) -> None:
+        fb_width, fb_height = window.get_framebuffer_size()
+        shell.camera.resize(fb_width, fb_height)
+        window.switch_to()
+        shell.target.resize(fb_width, fb_height)
+
+    def on_close() -> bool:
+        shell.quit()
+        return True
+
+    window.push_handlers(on_key_press=on_key_press, on_key_release=on_key_release, on_text=on_text,
+                         on_mouse_press=on_mouse_press, on_mouse_release=on_mouse_release,
+                         on_mouse_motion=on_mouse_motion, on_mouse_drag=on_mouse_drag,
+                         on_mouse_scroll=on_mouse_scroll, on_resize=on_resize, on_close=on_close)

@@ -1,0 +1,4 @@
+"""OpenGL building blocks: streamed textures, offscreen targets, shaders, geometry.
+
+Everything here runs on the main thread, which owns the GL context.
+"""

@@ -1,0 +1,12 @@
+"""The HUD: FPS, frame time and per-tile update rates, toggled with H."""
+
+from __future__ import annotations
+
+import engine
+from engine.registry import LayerType
+from plugins.hud.layer import HudLayer
+
+
+@engine.hookimpl
+def register_layers() -> list[LayerType]:
+    return [LayerType("hud", order=100, factory=HudLayer)]

@@ -1,0 +1,97 @@
+"""Scene parameters of a QEMU tile, and the check that its media exist.
+
+Every field is a :func:`engine.settings.setting`, so the scene loader validates
+types and ranges and docs/scenes.md is generated from the ``doc`` strings.
+Relative paths resolve against the scene's directory (``ctx.scene_dir``).
+
+No ``from __future__ import annotations`` here: the field types stay real types
+(``str | None``, ``list[str]``) for the scene loader to read from ``attrs.fields``.
+"""
+
+import os
+from pathlib import Path
+
+import attrs
+
+from engine.settings import setting
+
+DISPLAY_CHOICES = ("std", "virtio", "cirrus", "bochs", "none")
+
+
+@attrs.define(frozen=True)
+class QemuParams:
+    """How to run one QEMU virtual machine as a tile."""
+
+    iso: str | None = setting(None, doc="CD-ROM image to boot from (path)")
+    disk: list[str] = setting(factory=list, doc="disk images, in order (paths); "
+                              "changes are discarded unless persistent is true")
+    kernel: str | None = setting(None, doc="Linux kernel to boot directly (path)")
+    initrd: str | None = setting(None, doc="initial ramdisk for kernel (path)")
+    append: str | None = setting(None, doc="kernel command line (needs kernel)")
+    memory: int = setting(256, doc="guest RAM in MiB", min=16, max=1048576)
+    cpus: int = setting(1, doc="virtual CPUs", min=1, max=64)
+    accel: str = setting("auto", doc="accelerator: auto uses KVM when it really works, "
+                         "else TCG", choices=("auto", "kvm", "tcg"))
+    machine: str = setting("pc", doc="QEMU machine type (-M), e.g. pc or q35")
+    display: str = setting("std", doc="display device: std (-vga std), virtio (virtio-vga), "
+                           "cirrus, bochs (bochs-display) or none", choices=DISPLAY_CHOICES)
+    tablet: bool = setting(True, doc="add a USB tablet so the pointer maps 1:1 "
+                           "(needs guest USB HID support)")
+    serial: str | None = setting(None, doc="write the guest's serial port to this file "
+                                 "(default: serial.log in the tile's runtime directory)")
+    persistent: bool = setting(False, doc="write changes to the disk images "
+                               "(off: disks run with snapshot=on)")
+    disk_interface: str = setting("virtio", doc="bus the disks attach to",
+                                  choices=("virtio", "ide"))
+    transport: str = setting("auto", doc="how pixels travel: shm (shared memory, QEMU >= 9.2), "
+                             "inline (copied in messages) or auto", choices=("auto", "shm", "inline"))
+    network: bool = setting(False, doc="give the guest a user-mode NIC (-nic user); "
+                            "off: no network device at all")
+    extra_args: list[str] = setting(factory=list, doc="extra QEMU arguments, appended as-is")
+
+
+def resolve(path: str, scene_dir: Path) -> Path:
+    """``path`` with ``~`` expanded, made absolute against ``scene_dir``."""
+    p = Path(os.path.expanduser(path))
+    return p if p.is_absolute() else Path(scene_dir) / p
+
+
+def media(params: QemuParams, scene_dir: Path) -> list[tuple[str, Path, bool]]:
+    """(label, resolved path, needs write access) of every file the VM opens."""
+    items: list[tuple[str, Path, bool]] = []
+    if params.iso:
+        items.append(("iso", resolve(params.iso, scene_dir), False))
+    for i, disk in enumerate(params.disk):
+        items.append((f"disk[{i}]", resolve(disk, scene_dir), params.persistent))
+    if params.kernel:
+        items.append(("kernel", resolve(params.kernel, scene_dir), False))
+    if params.initrd:
+        items.append(("initrd", resolve(params.initrd, scene_dir), False))
+    return items
+
+
+def check_media(params: QemuParams, scene_dir: Path) -> list[str]:
+    """One-line reasons why the VM cannot start with these media; empty when fine.
+
+    e.g. ``"iso /srv/x.iso: No such file or directory"``.
+    """
+    reasons: list[str] = []
+    for label, path, writable in media(params, scene_dir):
+        try:
+            st = path.stat()
+        except OSError as exc:
+            reasons.append(f"{label} {path}: {exc.strerror or exc}")
+            continue
+        if path.is_dir():
+            reasons.append(f"{label} {path}: is a directory")
+        elif not os.access(path, os.R_OK):
+            reasons.append(f"{label} {path}: not readable")
+        elif writable and not os.access(path, os.W_OK):
+            reasons.append(f"{label} {path}: not writable (persistent is true)")
+        elif st.st_size == 0 and path.is_file():
+            reasons.append(f"{label} {path}: empty file")
+    if (params.initrd or params.append) and not params.kernel:
+        reasons.append("initrd/append need kernel")
+    if not (params.iso or params.disk or params.kernel):
+        reasons.append("nothing to boot: set iso, disk or kernel")
+    return reasons

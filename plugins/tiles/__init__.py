@@ -1,0 +1,19 @@
+"""The tile renderer: each tile's guest image, title bar, state badge and focus frame,
+and the input sink that focuses a tile on click and flies to it on double-click."""
+
+from __future__ import annotations
+
+import engine
+from engine.registry import InputSinkType, LayerType
+from plugins.tiles.layer import TilesLayer
+from plugins.tiles.picker import TilePicker
+
+
+@engine.hookimpl
+def register_layers() -> list[LayerType]:
+    return [LayerType("tiles", order=10, factory=TilesLayer)]
+
+
+@engine.hookimpl
+def register_input_sinks() -> list[InputSinkType]:
+    return [InputSinkType("tile-picker", priority=50, factory=TilePicker)]

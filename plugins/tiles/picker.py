@@ -1,0 +1,30 @@
+"""Clicking on the map: focus the tile under the pointer (or the map), double-click
+flies to it.  Runs before the camera controls, after sinks that feed a focused VM."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pyglet.window import mouse
+
+DOUBLE_CLICK_SECONDS = 0.35
+
+
+class TilePicker:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self._last_click: tuple[float, Any] = (0.0, None)
+
+    def on_mouse_press(self, sx: float, sy: float, button: int, modifiers: int) -> bool:
+        if button != mouse.LEFT:
+            return False
+        tile = self.shell.tile_at(sx, sy)
+        now = time.monotonic()
+        last_time, last_tile = self._last_click
+        self._last_click = (now, tile)
+        if tile is not None and tile is last_tile and now - last_time < DOUBLE_CLICK_SECONDS:
+            self.shell.fly_to_tile(tile.index)
+            return True
+        self.shell.focus(tile)
+        return True
