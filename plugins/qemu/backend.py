@@ -1,0 +1,64 @@
+"""The QEMU backend's long-lived asyncio loop thread.
+
+One daemon thread for the whole shell ("qemu-backend") runs the QMP clients,
+process exit watchers and telemetry of every QEMU tile.  It is also the thread
+that forks QEMU: ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the
+child exits, not the process, so QEMU must be started from a thread that lives
+exactly as long as the shell.  This one never stops (``run_forever`` on a daemon
+thread), and dies with the process, which is when QEMU should die too.  The main
+thread would also do, but forking there would block the render loop.
+
+Frames do not go through this loop: each VM's display client has its own thread
+(:mod:`.dbus_display`), so a busy VM cannot delay another's QMP or vice versa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from typing import Any, Awaitable
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """The backend loop, started on first use."""
+    global _loop, _thread
+    with _lock:
+        if _loop is None:
+            new = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def main() -> None:
+                asyncio.set_event_loop(new)
+                new.call_soon(ready.set)
+                new.run_forever()
+
+            _thread = threading.Thread(target=main, name="qemu-backend", daemon=True)
+            _thread.start()
+            ready.wait()
+            _loop = new
+        return _loop
+
+
+def thread() -> threading.Thread | None:
+    return _thread
+
+
+def in_backend() -> bool:
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def submit(coro: Awaitable[Any]) -> concurrent.futures.Future:
+    """Run ``coro`` on the backend loop; returns a thread-safe future."""
+    return asyncio.run_coroutine_threadsafe(coro, loop())
+
+
+def call_soon(fn, *args) -> None:
+    loop().call_soon_threadsafe(fn, *args)

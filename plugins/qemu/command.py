@@ -1,0 +1,113 @@
+"""The QEMU command line for a tile: a list of arguments, never a shell string.
+
+Choices and why:
+
+* ``-display dbus,p2p=yes``: frames go to our D-Bus client; no window, no daemon.
+* QMP on an inherited socketpair (``-chardev socket,fd=N`` + ``-mon``): no socket
+  path (so no 108-byte ``sun_path`` limit, no race waiting for the file, nothing
+  another user can connect to).
+* ``-nic none`` unless ``network``: QEMU adds a user-mode NIC by default otherwise.
+* ``-monitor none -parallel none``: without them QEMU adds text consoles (HMP,
+  parallel port) next to the guest's screen.
+* The serial port always goes to a file (the tile's ``serial.log`` by default), so
+  a guest that fails early leaves something to read.
+* Disks get ``snapshot=on`` unless ``persistent``: a tile never changes an image
+  by accident.
+* ``-name ...,debug-threads=on``: vCPU threads get names in /proc (telemetry and
+  ``top -H`` read them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .params import QemuParams, resolve
+
+DISPLAY_ARGS: dict[str, list[str]] = {
+    "std": ["-vga", "std"],
+    "virtio": ["-vga", "none", "-device", "virtio-vga"],
+    "cirrus": ["-vga", "cirrus"],
+    "bochs": ["-vga", "none", "-device", "bochs-display"],
+    "none": ["-vga", "none"],
+}
+
+# Devices that give a guest a network interface; used to check the argv.
+NETWORK_OPTIONS = ("-nic", "-netdev", "-net")
+
+
+def escape(value: str) -> str:
+    """Escape a value for QEMU's option parser (``,`` is written ``,,``)."""
+    return str(value).replace(",", ",,")
+
+
+def image_format(path: Path) -> str:
+    """The disk image format from its magic bytes; raw when unrecognised."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return "raw"
+    if head.startswith(b"QFI\xfb"):
+        return "qcow2"
+    if head.startswith(b"KDMV"):
+        return "vmdk"
+    if head.startswith(b"vhdxfile"):
+        return "vhdx"
+    if head.startswith(b"<<< "):  # "<<< Oracle VM VirtualBox Disk Image >>>"
+        return "vdi"
+    if head.startswith(b"conectix"):  # dynamic VHD
+        return "vpc"
+    return "raw"
+
+
+def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir: Path,
+               accel: str, qmp_fd: int, name: str = "geos") -> list[str]:
+    """The full argv (``argv[0]`` is ``binary``) for ``params``.
+
+    ``accel`` is already resolved ("kvm" or "tcg"); ``qmp_fd`` is QEMU's end of
+    the QMP socketpair, inherited by the child.
+    """
+    argv = [binary, "-name", f"{escape(name)},debug-threads=on", "-no-user-config",
+            "-accel", accel, "-M", escape(params.machine), "-m", str(params.memory),
+            "-smp", str(params.cpus),
+            "-display", "dbus,p2p=yes",
+            "-chardev", f"socket,id=qmp,fd={qmp_fd}", "-mon", "chardev=qmp,mode=control",
+            "-monitor", "none", "-parallel", "none"]
+    argv += DISPLAY_ARGS[params.display]
+    serial = resolve(params.serial, scene_dir) if params.serial else runtime_dir / "serial.log"
+    argv += ["-chardev", f"file,id=serial0,path={escape(str(serial))}",
+             "-serial", "chardev:serial0"]
+    argv += ["-nic", "user,model=virtio-net-pci"] if params.network else ["-nic", "none"]
+    if params.tablet:
+        argv += ["-device", "qemu-xhci,id=xhci", "-device", "usb-tablet,bus=xhci.0"]
+    if params.iso:
+        iso = resolve(params.iso, scene_dir)
+        argv += ["-drive", f"file={escape(str(iso))},media=cdrom,readonly=on,if=ide,index=2"]
+    for disk in params.disk:
+        path = resolve(disk, scene_dir)
+        drive = f"file={escape(str(path))},format={image_format(path)},if={params.disk_interface}"
+        if not params.persistent:
+            drive += ",snapshot=on"
+        argv += ["-drive", drive]
+    if params.kernel:
+        argv += ["-kernel", str(resolve(params.kernel, scene_dir))]
+        if params.initrd:
+            argv += ["-initrd", str(resolve(params.initrd, scene_dir))]
+        if params.append:
+            argv += ["-append", params.append]
+    if params.iso and params.disk:
+        argv += ["-boot", "order=dc"]
+    argv += list(params.extra_args)
+    return argv
+
+
+def has_network_device(argv: list[str]) -> bool:
+    """True when ``argv`` gives the guest a NIC (``-nic none`` does not count)."""
+    for i, arg in enumerate(argv):
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in NETWORK_OPTIONS and nxt != "none":
+            return True
+        if arg == "-device" and any(k in nxt for k in ("e1000", "virtio-net", "rtl8139",
+                                                        "ne2k", "pcnet", "vmxnet")):
+            return True
+    return False

@@ -1,0 +1,101 @@
+"""QMP for one QEMU: commands with timeouts, events, and handing over the display.
+
+Wraps ``qemu.qmp.QMPClient`` (asyncio) on the backend loop.  The QMP socket is
+one end of a socketpair whose other end QEMU inherited (see :mod:`.command`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, Callable
+
+from qemu.qmp import EventListener, QMPClient
+
+log = logging.getLogger(__name__)
+
+COMMAND_TIMEOUT = 5.0
+
+# qemu.qmp logs every disconnect of a QEMU that exits as an error with a
+# traceback; for us that is an expected event reported through the tile state.
+logging.getLogger("qemu.qmp.protocol").setLevel(logging.CRITICAL)
+logging.getLogger("qemu.qmp.qmp_client").setLevel(logging.CRITICAL)
+
+
+class MonitorError(Exception):
+    """A QMP command failed or timed out."""
+
+
+class Monitor:
+    """A QMP session; ``on_event(name, data)`` is called on the backend loop."""
+
+    def __init__(self, name: str, sock: socket.socket,
+                 on_event: Callable[[str, dict], None] | None = None) -> None:
+        self.name = name
+        self._sock = sock
+        self._on_event = on_event
+        self._qmp = QMPClient(name)
+        self._listener = EventListener()
+        self._qmp.register_listener(self._listener)
+        self._events_task: asyncio.Task | None = None
+        self._fd_lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._qmp.runstate.name == "RUNNING"
+
+    async def connect(self) -> None:
+        """Read the greeting and negotiate (the caller bounds the wait)."""
+        await self._qmp.connect(self._sock)
+        self._events_task = asyncio.get_running_loop().create_task(self._pump_events())
+
+    async def _pump_events(self) -> None:
+        async for event in self._listener:
+            name = event.get("event", "")
+            log.debug("%s: QMP event %s %s", self.name, name, event.get("data", {}))
+            if self._on_event is not None:
+                try:
+                    self._on_event(name, event.get("data", {}) or {})
+                except Exception:
+                    log.exception("%s: handling QMP event %s failed", self.name, name)
+
+    async def execute(self, cmd: str, args: dict[str, Any] | None = None,
+                      timeout: float = COMMAND_TIMEOUT) -> Any:
+        try:
+            return await asyncio.wait_for(self._qmp.execute(cmd, args), timeout)
+        except asyncio.TimeoutError:
+            raise MonitorError(f"QMP {cmd} timed out after {timeout:.0f} s") from None
+        except Exception as exc:
+            raise MonitorError(f"QMP {cmd}: {exc}") from exc
+
+    async def add_display_client(self, sock: socket.socket, fdname: str = "geos-dbus") -> None:
+        """Hand ``sock`` to QEMU's D-Bus display (``getfd`` + ``add_client``).
+
+        The fd travels with SCM_RIGHTS on a single byte and ``getfd`` claims the
+        last one received, so fd passing is serialised.
+        """
+        async with self._fd_lock:
+            try:
+                self._qmp.send_fd_scm(sock.fileno())
+            except Exception as exc:
+                raise MonitorError(f"passing the display socket failed: {exc}") from exc
+            await self.execute("getfd", {"fdname": fdname})
+            await self.execute("add_client", {"protocol": "@dbus-display", "fdname": fdname})
+
+    async def vcpu_threads(self) -> list[int]:
+        """Host thread ids of the vCPUs (``query-cpus-fast``)."""
+        cpus = await self.execute("query-cpus-fast")
+        return [int(c["thread-id"]) for c in cpus if "thread-id" in c]
+
+    async def close(self) -> None:
+        if self._events_task is not None:
+            self._events_task.cancel()
+        try:
+            await asyncio.wait_for(self._qmp.disconnect(), 2.0)
+        except Exception:
+            log.debug("%s: QMP disconnect", self.name, exc_info=True)
+        try:
+            self._sock.close()
+        except OSError:
+            pass
