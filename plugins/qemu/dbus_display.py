@@ -152,6 +152,7 @@ class DisplayClient:
         self._bus: P2PMessageBus | None = None
         self._listener_bus: P2PMessageBus | None = None
         self._closing = False
+        self._expect_close = False  # QEMU is being stopped: its EOF is no news
         self._listener_handlers = {
             "Scanout": ("uuuuay", self._on_scanout),
             "Update": ("iiiiuuay", self._on_update),
@@ -225,6 +226,10 @@ class DisplayClient:
                     log.debug("disconnect failed", exc_info=True)
         self._rows = None
         asyncio.get_running_loop().call_later(0.05, asyncio.get_running_loop().stop)
+
+    def expect_close(self) -> None:
+        """QEMU is about to be stopped on purpose: its disconnect is not an event."""
+        self._expect_close = True
 
     @property
     def running(self) -> bool:
@@ -308,7 +313,8 @@ class DisplayClient:
         except Exception as exc:  # EOF from a QEMU that went away
             reason = f"display connection lost ({_describe(exc)})"
         if not self._closing:
-            log.info("%s: %s", self.name, reason)
+            log.log(logging.DEBUG if self._expect_close else logging.INFO, "%s: %s",
+                    self.name, reason)
             if self.on_closed is not None:
                 self.on_closed(reason)
 

@@ -1,0 +1,184 @@
+"""``QemuSource``: a QEMU virtual machine as a tile's frame source.
+
+The shell calls :meth:`start`/:meth:`stop`/:meth:`restart` on the main thread;
+the work happens on the backend loop (:mod:`.backend`, QMP and process) and the
+VM's display thread (:mod:`.dbus_display`, frames).  Optional capabilities the
+shell discovers with ``getattr``:
+
+* lifecycle: :meth:`pause`, :meth:`resume`, :meth:`reset`, :meth:`powerdown`
+  (return a ``concurrent.futures.Future``; never block);
+* input: :meth:`key_press` ... :meth:`mouse_release`, :attr:`is_absolute`,
+  :attr:`keyboard_modifiers` (queued to the display thread; never block);
+* cursor: :attr:`cursor` (:class:`~.dbus_display.Cursor` or None) and
+  :attr:`cursor_pos` (:class:`~.dbus_display.CursorPos` or None);
+* :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from typing import Any
+
+from engine.tiles import FrameSource, TileContext, TileState
+
+from . import backend, registry
+from .dbus_display import Cursor, CursorPos, DisplayClient
+from .params import QemuParams
+from .session import KILL_TIMEOUT, POWERDOWN_TIMEOUT, QUIT_TIMEOUT, VmSession
+
+log = logging.getLogger(__name__)
+
+_STOP_MARGIN = 5.0
+
+
+class QemuSource(FrameSource):
+    """Runs one QEMU VM and publishes its screen to the tile's mailbox."""
+
+    params: QemuParams
+
+    def __init__(self, ctx: TileContext, params: QemuParams) -> None:
+        super().__init__(ctx, params)
+        self._lock = threading.Lock()
+        self._session: VmSession | None = None
+
+    # --------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Spawn QEMU and its display client in the background; returns at once."""
+        registry.install_signal_handlers()  # no-op off the main thread or when done
+        with self._lock:
+            if self._session is not None and self._session.active:
+                return
+            session = VmSession(self.ctx, self.params, self._report)
+            self._session = session
+        backend.call_soon(session.start)
+
+    def stop(self) -> None:
+        """Stop QEMU (ACPI power-off first when ``persistent``) and wait for it.
+
+        Idempotent; joins the display thread.  Bounded: QEMU that ignores
+        ``quit`` is killed.
+        """
+        with self._lock:
+            session, self._session = self._session, None
+        if session is None:
+            return
+        timeout = QUIT_TIMEOUT * 2 + KILL_TIMEOUT + _STOP_MARGIN
+        if self.params.persistent:
+            timeout += POWERDOWN_TIMEOUT
+        future = backend.submit(session.stop())
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            log.error("%s: stop did not finish in %.0f s; killing QEMU", self.ctx.name, timeout)
+            if session.process is not None:
+                session.process.kill()
+            session.active = False
+            self.ctx.report_state(TileState.STOPPED, "stopped")
+        except Exception:
+            log.exception("%s: stop failed", self.ctx.name)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _report(self, state: TileState, reason: str) -> None:
+        self.ctx.report_state(state, reason)
+
+    def _submit(self, name: str, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        session = self._session
+        if session is None:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_exception(RuntimeError(f"{self.ctx.name} is not running"))
+            return future
+        return backend.submit(getattr(session, name)(*args, **kwargs))
+
+    def qmp(self, cmd: str, args: dict | None = None, timeout: float = 5.0) -> concurrent.futures.Future:
+        """Run any QMP command; the future holds QEMU's answer."""
+        return self._submit("command", cmd, args, timeout)
+
+    def pause(self) -> concurrent.futures.Future:
+        return self.qmp("stop")
+
+    def resume(self) -> concurrent.futures.Future:
+        return self.qmp("cont")
+
+    def reset(self) -> concurrent.futures.Future:
+        return self.qmp("system_reset")
+
+    def powerdown(self) -> concurrent.futures.Future:
+        """ACPI power-off; ``quit`` after a timeout, then SIGKILL."""
+        return self._submit("powerdown")
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def session(self) -> VmSession | None:
+        return self._session
+
+    @property
+    def display(self) -> DisplayClient | None:
+        session = self._session
+        return session.display if session is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        session = self._session
+        if session is None or session.process is None:
+            return None
+        return session.process.pid
+
+    def telemetry(self) -> dict[str, float]:
+        """Last sample of ``cpu_load`` (0..1) and ``update_rate`` (frames/s); cheap."""
+        session = self._session
+        if session is None:
+            return {"cpu_load": 0.0, "update_rate": 0.0}
+        return dict(session.telemetry)
+
+    @property
+    def cursor(self) -> Cursor | None:
+        display = self.display
+        return display.cursor if display is not None else None
+
+    @property
+    def cursor_pos(self) -> CursorPos | None:
+        display = self.display
+        return display.cursor_pos if display is not None else None
+
+    # ------------------------------------------------------------------- input
+
+    @property
+    def is_absolute(self) -> bool:
+        display = self.display
+        return display.is_absolute if display is not None else False
+
+    @property
+    def keyboard_modifiers(self) -> int:
+        display = self.display
+        return display.keyboard_modifiers if display is not None else 0
+
+    def key_press(self, qnum: int) -> None:
+        if (display := self.display) is not None:
+            display.key_press(qnum)
+
+    def key_release(self, qnum: int) -> None:
+        if (display := self.display) is not None:
+            display.key_release(qnum)
+
+    def mouse_set_abs(self, x: int, y: int) -> None:
+        if (display := self.display) is not None:
+            display.mouse_set_abs(x, y)
+
+    def mouse_rel(self, dx: int, dy: int) -> None:
+        if (display := self.display) is not None:
+            display.mouse_rel(dx, dy)
+
+    def mouse_press(self, button: int) -> None:
+        if (display := self.display) is not None:
+            display.mouse_press(button)
+
+    def mouse_release(self, button: int) -> None:
+        if (display := self.display) is not None:
+            display.mouse_release(button)

@@ -1,0 +1,76 @@
+"""Fixtures for the QEMU backend tests.
+
+Tests marked ``qemu`` boot real guests under TCG (memtest86+ from Debian's
+``memtest86+`` package: VGA text, UI within ~1.5 s at 128 MB).  They wait for
+screen content or states with bounded polls, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from engine.tiles import TileContext
+
+MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "qemu: boots a real QEMU guest (TCG), a few seconds each")
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.01,
+             what: str = "condition") -> object:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def qemu_binary() -> str:
+    path = shutil.which("qemu-system-x86_64")
+    if path is None:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    return path
+
+
+@pytest.fixture
+def memtest_iso(qemu_binary: str) -> Path:
+    if not MEMTEST_ISO.exists():
+        pytest.skip(f"{MEMTEST_ISO} missing (apt install memtest86+)")
+    return MEMTEST_ISO
+
+
+@pytest.fixture
+def make_ctx(tmp_path: Path) -> Callable[..., TileContext]:
+    def make(name: str = "vm", **kwargs) -> TileContext:
+        return TileContext(name=name, title=name, scene_dir=tmp_path,
+                           runtime_dir=tmp_path / "run" / name, **kwargs)
+    return make
+
+
+@pytest.fixture
+def sources():
+    """Collects QemuSources and stops them at the end, whatever happened."""
+    started: list = []
+    yield started
+    for source in started:
+        source.stop()
+    from plugins.qemu import registry
+    for pid in registry.live():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        pytest.fail(f"QEMU pid {pid} still running after the test")
