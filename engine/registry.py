@@ -25,14 +25,21 @@ class SourceType:
 
 @attrs.define(frozen=True)
 class EffectType:
-    """A post effect: the ``type:`` of an entry in a scene's ``effects`` list."""
+    """A post effect: the ``type:`` of an entry in a scene's ``effects`` list.
+
+    ``shader`` is a GLSL file defining ``vec4 effect_<name>(vec4 color, vec2 uv)``.
+    Each numeric or boolean param is declared for it as ``uniform float
+    u_<name>_<param>`` and kept up to date (run-time changes show on the next frame).
+    ``per_tile`` (tile stage only) returns extra uniforms for one tile each frame:
+    ``(params, tile, shell) -> {uniform name: value}``.
+    """
 
     name: str
     params: type
     stage: str  # "tile" (inside each tile's pass) or "screen" (a pass over the window)
-    shader: Path  # the effect's GLSL file (may ``#include`` others)
+    shader: Path
     description: str = ""
-    uniforms: Callable[[Any], dict[str, Any]] | None = None  # params -> extra uniforms
+    per_tile: Callable[[Any, Any, Any], dict[str, Any]] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.stage not in ("tile", "screen"):

@@ -110,6 +110,14 @@ class Shell:
         self.run_dir = runtime_root() / f"shell-{os.getpid()}"
         self.run_dir.mkdir(mode=0o700, exist_ok=True)
         self.tiles = [self._make_tile(index, spec) for index, spec in enumerate(scene.tiles)]
+        from engine.render.effects import EffectChain, activate
+
+        self.effects = activate(scene.effects, self.registry)
+        self.tile_chain = EffectChain("tile", self.effects)
+        self.screen_chain = EffectChain("screen", self.effects)
+        self._stats_at = 0.0  # the first tick measures at once
+        self.frame_dt = 0.0  # seconds the current frame advances animations by
+        self._published = {tile.name: 0 for tile in self.tiles}
         self.layers = self._instantiate(self.registry.layers, key=lambda t: t.order)
         self.sinks = self._instantiate(self.registry.input_sinks, key=lambda t: -t.priority)
         if scene.camera.fit:
@@ -185,7 +193,10 @@ class Shell:
         if self.options.dev:
             for reloadable in self.reloadables:
                 reloadable.poll()
-        self.camera.update(dt if dt > 0 else 1.0 / self.scene.window.fps)
+        self.frame_dt = dt if dt > 0 else 1.0 / self.scene.window.fps
+        self.camera.update(self.frame_dt)
+        if started - self._stats_at >= 1.0:
+            self._update_tile_stats(started)
         self.pump_frames()
         self.window.switch_to()
         self.target.bind()
@@ -201,6 +212,33 @@ class Shell:
             self.target.blit_to_default(width, height)
             self.window.flip()
         self.stats.tick(time.monotonic(), time.monotonic() - started)
+
+    def _update_tile_stats(self, now: float) -> None:
+        """Once a second: each tile's update rate, and its source's CPU load if it reports one."""
+        elapsed = max(now - self._stats_at, 1e-3)
+        self._stats_at = now
+        for tile in self.tiles:
+            published = tile.ctx.mailbox.published
+            tile.update_rate = (published - self._published.get(tile.name, 0)) / elapsed
+            self._published[tile.name] = published
+            telemetry = getattr(tile.source, "telemetry", None)
+            if telemetry is not None:
+                values = self._guarded(self.registry.sources.owner(tile.spec.source.type), "telemetry", telemetry)
+                if values:
+                    tile.cpu_load = float(values.get("cpu_load", 0.0))
+
+    def set_effect_param(self, effect: str, name: str, value: Any) -> None:
+        """Change an effect parameter at run time (visible on the next frame).
+
+        Raises :class:`engine.render.effects.ParamError` for an unknown effect or
+        parameter, a wrong type or a value out of range.
+        """
+        from engine.render.effects import ParamError, set_param
+
+        matches = [e for e in self.effects if e.name == effect]
+        if not matches:
+            raise ParamError(f"no effect {effect!r} in this scene (has: {', '.join(e.name for e in self.effects)})")
+        set_param(matches[0], name, value)
 
     def _guarded(self, plugin: str, where: str, call: Callable[[], Any]) -> Any:
         """Call into a plugin object; on error report it and drop the plugin's objects if disabled."""

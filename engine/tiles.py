@@ -120,6 +120,9 @@ class Tile:
     ctx: TileContext
     source: FrameSource | None  # None when the source could not be created
     texture: Any = None  # engine.render.texture.StreamTexture, made by the tile renderer
+    update_rate: float = 0.0  # frames published per second (measured by the shell each second)
+    cpu_load: float = 0.0  # the source's CPU load 0..1 (from its telemetry(), if it has one)
+    effect_state: dict[str, Any] = attrs.field(factory=dict)  # per-tile state of effects (e.g. a pulse phase)
     frame_size: tuple[int, int] = (0, 0)  # size of the last frame uploaded
     too_large: bool = False  # the last frame exceeded GL_MAX_TEXTURE_SIZE
 

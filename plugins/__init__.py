@@ -9,5 +9,6 @@ BUILTIN_PLUGINS: list[tuple[str, str]] = [
     ("map", "plugins.map"),
     ("tiles", "plugins.tiles"),
     ("hud", "plugins.hud"),
+    ("effects", "plugins.effects"),
     ("pattern", "plugins.pattern"),
 ]

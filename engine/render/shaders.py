@@ -54,10 +54,11 @@ class ShaderSource:
 
 @attrs.define(frozen=True)
 class Generated:
-    """What a virtual ``#include "@name"`` expands to: these files, then ``text``."""
+    """What a virtual ``#include "@name"`` expands to: ``header``, these files, then ``text``."""
 
     files: tuple[Path, ...] = ()
     text: str = ""
+    header: str = ""
 
 
 def load_source(path: Path, include_dirs: Sequence[Path] = (), prelude: str = "",
@@ -86,6 +87,9 @@ def load_source(path: Path, include_dirs: Sequence[Path] = (), prelude: str = ""
                 generated = (virtual or {}).get(match.group(1)[1:])
                 if generated is None:
                     raise ShaderError([f"{file}:{number}: unknown generated include {match.group(1)!r}"])
+                for extra in generated.header.splitlines():
+                    text.append(extra)
+                    origins.append((file, number))
                 for part in generated.files:
                     expand(part, (*chain, file), f"{file}:{number}")
                 for extra in generated.text.splitlines():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pyglet
@@ -18,31 +17,18 @@ class HudLayer:
         self.rects = SolidRects(shell)
         self.label = pyglet.text.Label("", font_name="DejaVu Sans Mono", font_size=10, multiline=True, width=520,
                                        color=(220, 230, 240, 255), anchor_y="top")
-        self._counts: dict[str, int] = {}
-        self._rates: dict[str, float] = {}
-        self._last = time.monotonic()
-
-    def _update_rates(self) -> None:
-        now = time.monotonic()
-        if now - self._last < 1.0:
-            return
-        for tile in self.shell.tiles:
-            published = tile.ctx.mailbox.published
-            self._rates[tile.name] = (published - self._counts.get(tile.name, published)) / (now - self._last)
-            self._counts[tile.name] = published
-        self._last = now
 
     def text(self) -> str:
         shell = self.shell
         lines = [f"{shell.stats.fps:5.1f} FPS  {shell.stats.frame_ms:5.2f} ms/frame  zoom {shell.camera.zoom:.2f}"]
         for tile in shell.tiles:
-            lines.append(f"{tile.name:<12.12} {tile.ctx.state.value:<8} {self._rates.get(tile.name, 0.0):6.1f} upd/s")
+            lines.append(f"{tile.name:<12.12} {tile.ctx.state.value:<8} {tile.update_rate:6.1f} upd/s"
+                         f"  cpu {tile.cpu_load * 100:3.0f}%")
         focus = shell.focused.name if shell.focused else "map"
         lines.append(f"focus: {focus}")
         return "\n".join(lines)
 
     def draw(self) -> None:
-        self._update_rates()
         if not self.shell.hud_visible:
             return
         text = self.text()

@@ -17,7 +17,7 @@ class GridLayer:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         folder = shell.shaders_dir
-        self.program = shell.program("grid", lambda: (load_source(folder / "grid.vert"),
+        self.program = shell.program("grid", lambda: (load_source(folder / "screen.vert"),
                                                       load_source(folder / "grid.frag")))
         vao = gl.GLuint()
         gl.glGenVertexArrays(1, ctypes.byref(vao))  # core profile: a VAO must be bound to draw

@@ -29,6 +29,8 @@ class PatternParams:
     height: int = setting(480, doc="Height of the test card in pixels.", min=16, max=8192)
     rate: float = setting(30.0, doc="Frames published per second (0: draw once and stay still).", min=0, max=1000)
     speed: float = setting(120.0, doc="Speed of the moving square in pixels per second.", min=0, max=10000)
+    cpu_load: float = setting(0.0, doc="A synthetic CPU load (0..1) to report, for effect demos and tests.",
+                              min=0.0, max=1.0)
 
 
 def draw_card(width: int, height: int) -> np.ndarray:
@@ -66,6 +68,10 @@ class PatternSource(FrameSource):
             self._thread.join(timeout=2)
             self._thread = None
         self.ctx.report_state(TileState.STOPPED)
+
+    def telemetry(self) -> dict[str, float]:
+        """The scripted load from the params (a test card has no real CPU to measure)."""
+        return {"cpu_load": self.params.cpu_load}
 
     def resize(self, width: int, height: int) -> None:
         """Change the card's size on the next frame (as a guest mode switch would)."""

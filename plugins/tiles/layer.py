@@ -14,7 +14,7 @@ from pyglet import gl
 
 from engine.camera import WorldRect
 from engine.render.geometry import QuadBatch
-from engine.render.shaders import Generated, load_source
+from engine.render.shaders import load_source
 from engine.render.solid import SolidRects
 from engine.render.texture import StreamTexture
 from engine.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
@@ -35,7 +35,6 @@ TITLE_BAR = (0.16, 0.18, 0.22, 1.0)
 TITLE_BAR_FOCUSED = (0.22, 0.30, 0.45, 1.0)
 BODY = (0.02, 0.02, 0.03, 1.0)
 FOCUS = (0.35, 0.65, 1.0, 1.0)
-NO_EFFECTS = Generated(text="vec4 apply_tile_effects(vec4 color, vec2 uv) { return color; }")
 
 
 def image_rect(tile: Tile) -> WorldRect:
@@ -97,15 +96,15 @@ class TilesLayer:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         folder = shell.shaders_dir
-        self.tile_effects = NO_EFFECTS  # replaced by the effects chain (plugins.effects)
+        self.chain = shell.tile_chain
+        self._chain_version = self.chain.version
         self.program = shell.program("tile", lambda: (
             load_source(folder / "tile.vert"),
-            load_source(folder / "tile.frag", include_dirs=[folder], virtual={"tile_effects": self.tile_effects})))
+            load_source(folder / "tile.frag", include_dirs=[folder], virtual={"tile_effects": self.chain.generated()})))
         self.rects = SolidRects(shell)
         self.images = QuadBatch([(0, 2), (1, 2)])
         self.text_batch = pyglet.graphics.Batch()
         self.labels: dict[str, TileLabels] = {}
-        self.uniform_hooks: list[Any] = []  # callables (program, tile) -> None, set by effects
 
     # --------------------------------------------------------------- uploads
     def upload_frames(self) -> None:
@@ -156,6 +155,9 @@ class TilesLayer:
             r = image_rect(tile)
             self.images.add(r.x, r.y, r.x + r.w, r.y + r.h, uv=(0.0, 0.0, 1.0, 1.0))
         self.images.upload()
+        if self.chain.version != self._chain_version:  # the scene's effect list was edited
+            self._chain_version = self.chain.version
+            self.program.reload()
         program = self.program.program
         program.use()
         camera = self.shell.camera
@@ -164,6 +166,7 @@ class TilesLayer:
         _set(program, "u_time", self.shell.time)
         _set(program, "u_zoom", camera.zoom)
         _set(program, "u_resolution", (float(camera.width), float(camera.height)))
+        self.chain.set_uniforms(program)
         gl.glActiveTexture(gl.GL_TEXTURE0)
         for index, tile in enumerate(drawable):
             r = image_rect(tile)
@@ -171,8 +174,12 @@ class TilesLayer:
             _set(program, "u_tile_size", (r.w * camera.zoom, r.h * camera.zoom))
             _set(program, "u_focus", 1.0 if tile is self.shell.focused else 0.0)
             _set(program, "u_state", STATE_INDEX[tile.ctx.state])
-            for hook in self.uniform_hooks:
-                hook(program, tile)
+            _set(program, "u_cpu_load", tile.cpu_load)
+            _set(program, "u_update_rate", tile.update_rate)
+            for effect in self.chain.effects:
+                if effect.kind.per_tile is not None:
+                    for name, value in effect.kind.per_tile(effect.params, tile, self.shell).items():
+                        _set(program, name, value)
             gl.glBindTexture(gl.GL_TEXTURE_2D, tile.texture.id)
             self.images.draw(index * 6, 6)
         program.stop()

@@ -1,0 +1,98 @@
+"""The scene's effect chains: GLSL generation, parameters and uniforms.
+
+The scene lists effects in order; each is an :class:`~engine.registry.EffectType`
+(tile stage or screen stage) with a params object.  A chain turns its stage's
+effects into a generated include (``@tile_effects`` / ``@screen_effects``): the
+parameter uniforms, each effect's GLSL file, then ``apply_<stage>_effects`` calling
+``effect_<name>`` in scene order.  Order never depends on plugin load order.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from typing import Any
+
+import attrs
+
+from engine.render.shaders import Generated
+from engine.settings import check_value
+
+log = logging.getLogger(__name__)
+
+STAGES = ("tile", "screen")
+
+
+@attrs.define(eq=False)
+class ActiveEffect:
+    """One entry of the scene's effect list, with its current (mutable) params."""
+
+    kind: Any  # EffectType
+    params: Any
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    def uniforms(self) -> dict[str, float]:
+        """``u_<effect>_<param>`` for every numeric or boolean param."""
+        out = {}
+        for field in attrs.fields(type(self.params)):
+            value = getattr(self.params, field.name)
+            if isinstance(value, (bool, int, float)):
+                out[f"u_{self.name}_{field.name}"] = float(value)
+        return out
+
+
+class EffectChain:
+    """The ordered effects of one stage."""
+
+    def __init__(self, stage: str, effects: list[ActiveEffect]) -> None:
+        self.stage = stage
+        self.effects = [e for e in effects if e.kind.stage == stage]
+        self.version = 0  # bumped when the chain's GLSL must be rebuilt
+
+    def generated(self) -> Generated:
+        header = "\n".join(f"uniform float {name};" for effect in self.effects for name in effect.uniforms())
+        calls = "\n".join(f"    color = effect_{effect.name}(color, uv);" for effect in self.effects)
+        text = f"vec4 apply_{self.stage}_effects(vec4 color, vec2 uv) {{\n{calls}\n    return color;\n}}"
+        return Generated(files=tuple(e.kind.shader for e in self.effects), text=text, header=header)
+
+    def replace(self, effects: list[ActiveEffect]) -> None:
+        self.effects = [e for e in effects if e.kind.stage == self.stage]
+        self.version += 1
+
+    def set_uniforms(self, program: Any) -> None:
+        for effect in self.effects:
+            for name, value in effect.uniforms().items():
+                if name in program.uniforms:
+                    program[name] = value
+
+
+def activate(scene_effects: list[Any], registry: Any) -> list[ActiveEffect]:
+    """The scene's ``effects`` list as :class:`ActiveEffect` objects, in scene order."""
+    return [ActiveEffect(registry.effects.get(e.type), e.params, registry.effects.owner(e.type))
+            for e in scene_effects]
+
+
+class ParamError(ValueError):
+    """A run-time parameter change that the params class does not allow."""
+
+
+def set_param(effect: ActiveEffect, name: str, value: Any) -> None:
+    """Change one parameter at run time, with the same checks as the scene loader."""
+    fields = {f.name: f for f in attrs.fields(type(effect.params))}
+    field = fields.get(name)
+    if field is None:
+        raise ParamError(f"effect {effect.name} has no parameter {name!r} (has: {', '.join(fields)})")
+    expected = typing.get_type_hints(type(effect.params))[name]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        raise ParamError(f"effect {effect.name}: {name} must be {expected.__name__} (got {value!r})")
+    reason = check_value(field, value)
+    if reason:
+        raise ParamError(f"effect {effect.name}: {name} {reason}")
+    effect.params = attrs.evolve(effect.params, **{name: value})
+    log.info("effect %s: %s = %r", effect.name, name, value)

@@ -1,0 +1,30 @@
+"""Built-in post effects: ``crt`` and ``bio`` (tile stage), and the screen-pass layer
+that runs any screen-stage effect a scene lists (e.g. from a third-party plugin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import engine
+from engine.registry import EffectType, LayerType
+from plugins.effects.bio import BioParams, bio_uniforms
+from plugins.effects.crt import CrtParams
+from plugins.effects.screen_pass import ScreenPassLayer
+
+HERE = Path(__file__).resolve().parent
+
+
+@engine.hookimpl
+def register_effects() -> list[EffectType]:
+    return [
+        EffectType("crt", CrtParams, "tile", HERE / "crt.glsl",
+                   "A cathode-ray tube look: scanlines, curvature, vignette, colour fringes, phosphor mask, glow."),
+        EffectType("bio", BioParams, "tile", HERE / "bio.glsl",
+                   "Biological coupling: the tile's brightness pulses like a heartbeat whose rate and depth "
+                   "follow its VM's CPU load.", per_tile=bio_uniforms),
+    ]
+
+
+@engine.hookimpl
+def register_layers() -> list[LayerType]:
+    return [LayerType("screen-effects", order=90, factory=ScreenPassLayer)]
