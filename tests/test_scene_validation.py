@@ -64,7 +64,7 @@ BAD_SCENES = [
             size: [1, 2, 3]
         """, ["FILE:4: tiles[0].source.width: must be >= 16 (got 4)",
               "FILE:5: tiles[0].source.rate: expected a number, got the string 'fast'",
-              "FILE:6: tiles[0].source.colour: unknown field (known: width, height, rate, speed)",
+              "FILE:6: tiles[0].source.colour: unknown field (known: width, height, rate, speed, cpu_load)",
               "FILE:7: tiles[0].position: expected a list of 2 values, got a list of 1",
               "FILE:8: tiles[0].size: expected a list of 2 values, got a list of 3"], id="all-errors-at-once"),
     pytest.param("""
@@ -73,8 +73,8 @@ BAD_SCENES = [
           - {id: a, source: {type: pattern}}
         """, ["FILE:3: tiles[1].id: tile id 'a' is already used by tiles[0]"], id="duplicate-id"),
     pytest.param("""
-        effects: [{type: nothere}]
-        """, ["FILE:1: effects[0].type: unknown type 'nothere'; installed: none"], id="unknown-effect"),
+        effects: [{type: crtt}]
+        """, ["FILE:1: effects[0].type: unknown type 'crtt'; did you mean 'crt'? installed: EFFECTS"], id="unknown-effect"),
     pytest.param("""
         plugins:
           options: {nope: {}}
@@ -97,7 +97,7 @@ def test_bad_scene_reports_exact_errors(host, write_scene, text, expected):
     with pytest.raises(SceneError) as info:
         load_scene(path, host)
     names = {"FILE": str(path), "DIR": str(path.parent), "PLUGINS": ", ".join(sorted(host.infos)),
-             "SOURCES": ", ".join(host.registry.sources.names())}
+             "SOURCES": ", ".join(host.registry.sources.names()), "EFFECTS": ", ".join(host.registry.effects.names())}
     wanted = []
     for line in expected:
         for placeholder, value in names.items():
