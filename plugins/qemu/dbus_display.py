@@ -100,6 +100,8 @@ class DisplayStats:
         self.inline_bytes = 0
         self.frames = 0  # publishes to the mailbox
         self.dropped = 0  # malformed or unsupported messages
+        self.inputs = 0  # input calls QEMU accepted
+        self.input_errors = 0  # input calls QEMU refused (e.g. "Mouse is not absolute")
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -633,8 +635,11 @@ class DisplayClient:
 
         def done(reply: Message | None, err: Exception | None) -> None:
             if err is not None or (reply is not None and reply.message_type is MessageType.ERROR):
+                self.stats.input_errors += 1
                 detail = err or (reply.body[0] if reply.body else reply.error_name)
                 log.debug("%s: %s.%s%s failed: %s", self.name, iface, member, tuple(body), detail)
+            else:
+                self.stats.inputs += 1
 
         try:
             bus._call(msg, done)

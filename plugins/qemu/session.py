@@ -81,6 +81,10 @@ class VmSession:
 
     # ------------------------------------------------------------------- start
 
+    def booting(self) -> None:
+        """Report BOOTING (any thread, before :meth:`start`): start() shows it at once."""
+        self._report(TileState.BOOTING, "starting")
+
     def start(self) -> None:
         """Begin the run (call on the backend loop)."""
         self._run_task = asyncio.get_running_loop().create_task(self._run())
@@ -88,7 +92,6 @@ class VmSession:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         self.started_at = loop.time()
-        self._report(TileState.BOOTING, "starting")
         try:
             if not await self._prepare():
                 return

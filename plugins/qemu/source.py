@@ -53,6 +53,7 @@ class QemuSource(FrameSource):
                 return
             session = VmSession(self.ctx, self.params, self._report)
             self._session = session
+        session.booting()
         backend.call_soon(session.start)
 
     def stop(self) -> None:

@@ -20,11 +20,7 @@ from engine.tiles import TileContext
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "qemu: boots a real QEMU guest (TCG), a few seconds each")
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.01,
+def poll(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.01,
              what: str = "condition") -> object:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -35,6 +31,12 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: f
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., object]:
+    """``wait_for(condition, timeout=15, what=...)``: poll until truthy or fail."""
+    return poll
 
 
 @pytest.fixture
