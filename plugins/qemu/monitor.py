@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 5.0
 
-# qemu.qmp logs every disconnect of a QEMU that exits as an error with a
-# traceback; for us that is an expected event reported through the tile state.
-logging.getLogger("qemu.qmp.protocol").setLevel(logging.CRITICAL)
-logging.getLogger("qemu.qmp.qmp_client").setLevel(logging.CRITICAL)
+# qemu.qmp logs a QEMU that exits during the handshake as errors with tracebacks;
+# for us that is an expected event, reported once through the tile state.  Our
+# clients log into this quiet logger of our own instead of "qemu.qmp.protocol.*".
+_qmp_log = logging.getLogger(f"{__name__}.qmp")
+_qmp_log.setLevel(logging.CRITICAL)
 
 
 class MonitorError(Exception):
@@ -36,6 +37,7 @@ class Monitor:
         self._sock = sock
         self._on_event = on_event
         self._qmp = QMPClient(name)
+        self._qmp.logger = _qmp_log.getChild(name.replace(".", "_"))
         self._listener = EventListener()
         self._qmp.register_listener(self._listener)
         self._events_task: asyncio.Task | None = None

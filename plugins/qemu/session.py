@@ -289,8 +289,10 @@ class VmSession:
         return await self.monitor.execute(cmd, args, timeout)
 
     async def powerdown(self, timeout: float = POWERDOWN_TIMEOUT) -> None:
-        """ACPI power button; ``quit`` after ``timeout`` s, then SIGKILL."""
+        """ACPI power button; ``quit`` after ``timeout`` s, then SIGKILL.  -> STOPPED."""
         await self._terminate(graceful=True, powerdown_timeout=timeout)
+        self._report(TileState.STOPPED, "guest powered off" if self._guest_shutdown
+                     else "powered off")
 
     async def stop(self, *, graceful: bool | None = None) -> None:
         """Stop QEMU for good and report STOPPED.  Idempotent.

@@ -7,6 +7,7 @@ carried the pixels is asserted from the display client's counters.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -23,6 +24,7 @@ from plugins.qemu.params import QemuParams
 from plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
+log = logging.getLogger(__name__)
 
 PLACEHOLDER = (480, 640)  # QEMU's "Guest has not initialized the display" surface
 
@@ -69,11 +71,13 @@ def screen_matches_screendump(source, ctx, path: Path) -> bool:
     return fb.shape[:2] == dump.shape[:2] and np.array_equal(fb[..., 2::-1], dump)
 
 
-@pytest.mark.parametrize("transport", ["shm", "inline"])
+@pytest.mark.parametrize("transport,display", [("shm", "std"), ("inline", "std"),
+                                               ("shm", "virtio")])
 def test_memtest_frames_match_screendump(sources, make_ctx, memtest_iso, tmp_path, transport,
-                                        wait_for):
+                                        display, wait_for):
     started = time.monotonic()
-    ctx, source = start(sources, make_ctx, iso=str(memtest_iso), transport=transport)
+    ctx, source = start(sources, make_ctx, iso=str(memtest_iso), transport=transport,
+                        display=display)
     assert time.monotonic() - started < 0.1, "start() must return at once"
     assert ctx.state is TileState.BOOTING
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
@@ -86,8 +90,8 @@ def test_memtest_frames_match_screendump(sources, make_ctx, memtest_iso, tmp_pat
     else:
         assert source.display.transport == "inline"
         assert stats.scanouts > 0 and stats.scanout_maps == 0 and stats.update_maps == 0
-    print(f"{transport}: first frame {session.first_frame_at - session.started_at:.2f} s "
-          f"after start")
+    log.info("%s: first frame %.2f s after start", transport,
+             session.first_frame_at - session.started_at)
 
     # Paused, the screen is still; our copy must equal QEMU's own screendump.
     source.pause().result(5)
@@ -104,7 +108,7 @@ def test_memtest_frames_match_screendump(sources, make_ctx, memtest_iso, tmp_pat
     wait_for(lambda: source.telemetry()["update_rate"] > 1, timeout=5, what="update rate")
     telemetry = source.telemetry()
     assert 0.0 < telemetry["cpu_load"] <= 1.0
-    print(f"{transport}: telemetry {telemetry}, stats {stats.as_dict()}")
+    log.info("%s: telemetry %s, stats %s", transport, telemetry, stats.as_dict())
 
     pid = source.pid
     source.stop()
@@ -144,6 +148,16 @@ def test_rejected_option_shows_qemus_own_words(sources, make_ctx, memtest_iso, w
     assert "\n" not in ctx.reason
 
 
+def test_qemu_without_dbus_display_is_named(sources, make_ctx, memtest_iso, wait_for,
+                                            monkeypatch):
+    from plugins.qemu import accel
+    caps = dict(accel.qemu_capabilities(), dbus_display=False)
+    monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: caps)
+    ctx, source = start(sources, make_ctx, iso=str(memtest_iso))
+    wait_for(lambda: ctx.state is TileState.FAILED, what="FAILED")
+    assert ctx.reason == f"QEMU at {caps['binary']} has no D-Bus display (install qemu-system-gui)"
+
+
 def test_runtime_dir_is_private_and_argv_has_no_nic(sources, make_ctx, memtest_iso, wait_for):
     ctx, source = start(sources, make_ctx, iso=str(memtest_iso))
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
@@ -157,3 +171,18 @@ def test_runtime_dir_is_private_and_argv_has_no_nic(sources, make_ctx, memtest_i
     assert source.qmp("query-pci").result(5)  # QMP answers
     devices = str(source.qmp("qom-list", {"path": "/machine/peripheral-anon"}).result(5))
     assert "net" not in devices
+
+
+def test_reset_reboots_through_booting_and_powerdown_stops(sources, make_ctx, memtest_iso,
+                                                           wait_for):
+    ctx, source = start(sources, make_ctx, iso=str(memtest_iso))
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    states = []
+    ctx.on_state = lambda change: states.append((change.new, change.reason))
+    source.reset().result(5)
+    wait_for(lambda: (TileState.BOOTING, "guest reset") in states, what="BOOTING on reset")
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after reset")
+    # memtest ignores ACPI: the power button times out, then QEMU is told to quit
+    source.session and source._submit("powerdown", 0.5).result(10)
+    assert ctx.state is TileState.STOPPED and ctx.reason == "powered off"
+    assert not source.session.process.alive
