@@ -101,6 +101,7 @@ class Shell:
         self.exit_code = 0
         self.reloadables: list[Any] = []  # objects with poll(): shader programs, watched files
         self.programs: dict[str, Any] = {}  # name -> ReloadableProgram (see program())
+        self.scene_errors: list[str] = []  # errors of the last scene edit that was not applied
         self._wake_pending = False
         from engine.events import ShellEvents
 
@@ -122,6 +123,10 @@ class Shell:
         self.sinks = self._instantiate(self.registry.input_sinks, key=lambda t: -t.priority)
         if scene.camera.fit:
             self.fit_all(animate=False)
+        if options.dev and scene.path is not None:
+            from engine.scene_reload import SceneWatcher
+
+            self.reloadables.append(SceneWatcher(self))
 
     # ------------------------------------------------------------------ set-up
     def _instantiate(self, namespace: Any, key: Callable[[Any], Any]) -> list[tuple[str, Any]]:
@@ -320,6 +325,11 @@ class Shell:
             self.programs[name] = ReloadableProgram(name, build)
             self.reloadables.append(self.programs[name])
         return self.programs[name]
+
+    def errors(self) -> list[str]:
+        """Errors to show on screen: shaders that failed to reload, a scene edit not applied."""
+        lines = [line for program in self.programs.values() if program.error for line in program.error.lines]
+        return lines + self.scene_errors
 
     def screen_matrix(self) -> tuple[float, ...]:
         """Screen pixels (top-left origin, y down) -> clip space, column-major."""

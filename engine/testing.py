@@ -120,6 +120,7 @@ class SceneRunner:
 
 @pytest.fixture
 def geos_host() -> PluginHost:
+    headless_gl()  # before plugins import pyglet.window
     host = PluginHost()
     host.load_default()
     return host

@@ -24,8 +24,8 @@ from pyglet.graphics.shader import Shader, ShaderException, ShaderProgram
 log = logging.getLogger(__name__)
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
-# Mesa: "0:5(1): error: ..."; NVIDIA: "0(5) : error ..."
-_DRIVER_LINE = re.compile(r"^\s*(?:ERROR:\s*)?\d+[:(](\d+)[)(:]\s*(?:\(\d+\)\s*)?:?\s*(.*)$")
+# Mesa: "0:5(1): error: ..."; NVIDIA: "0(5) : error C0000: ..."; ANGLE/others: "ERROR: 0:5: ..."
+_DRIVER_LINE = re.compile(r"^\s*(?:ERROR:\s*)?\d+(?::(\d+)(?:\(\d+\))?|\((\d+)\))\s*:\s*(.*)$")
 
 
 class ShaderError(Exception):
@@ -125,7 +125,8 @@ def map_driver_log(message: str, source: ShaderSource) -> list[str]:
     for raw in message.splitlines():
         match = _DRIVER_LINE.match(raw)
         if match:
-            out.append(f"{source.origin(int(match.group(1)))}: {match.group(2).strip()}")
+            line = int(match.group(1) or match.group(2))
+            out.append(f"{source.origin(line)}: {match.group(3).strip()}")
     return out
 
 
