@@ -9,82 +9,89 @@
  * and for each EV_KEY, EV_REL or EV_ABS event one line
  *   EV type=T code=C value=V
  * with the numbers of <linux/input-event-codes.h> (type 1 = EV_KEY,
- * 2 = EV_REL, 3 = EV_ABS). Output is flushed line by line. Devices that
- * appear later (a USB tablet still being enumerated) are picked up too.
- * Runs for SECONDS (0 or none: until killed).
+ * 2 = EV_REL, 3 = EV_ABS; code 0/1 = X/Y). Every line is written at once.
+ * Devices that appear later (a USB tablet still being enumerated) are picked
+ * up within half a second. Runs for SECONDS (0 or none: until killed).
+ * No libc: see rt.h.
  */
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
+#include "rt.h"
+
 #include <linux/input.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_DEVS 64
 
-static struct pollfd fds[MAX_DEVS];
+static struct rt_pollfd fds[MAX_DEVS];
 static char names[MAX_DEVS][32];
 static int ndevs;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int is_open(const char *name)
 {
 	for (int i = 0; i < ndevs; i++)
-		if (strcmp(names[i], name) == 0)
+		if (rt_strcmp(names[i], name) == 0)
 			return 1;
 	return 0;
 }
 
+static void open_dev(const char *name)
+{
+	char path[48] = "/dev/input/", devname[128];
+	struct input_absinfo ax, ay;
+	size_t n = rt_strlen(path), k = rt_strlen(name);
+
+	if (k >= sizeof(names[0]) || n + k >= sizeof(path) || ndevs >= MAX_DEVS)
+		return;
+	memcpy(path + n, name, k + 1);
+	int fd = rt_open(path, RT_O_RDONLY | RT_O_NONBLOCK | RT_O_CLOEXEC);
+	if (fd < 0)
+		return;
+	memset(devname, 0, sizeof(devname));
+	rt_ioctl(fd, EVIOCGNAME(sizeof(devname) - 1), devname);
+	rt_puts("EVREAD open ");
+	rt_puts(path);
+	rt_puts(" name=\"");
+	rt_puts(devname);
+	rt_puts("\"");
+	if (rt_ioctl(fd, EVIOCGABS(ABS_X), &ax) == 0 && rt_ioctl(fd, EVIOCGABS(ABS_Y), &ay) == 0 &&
+	    (ax.maximum || ay.maximum)) {
+		rt_puts(" abs_x=");
+		rt_putnum(ax.minimum);
+		rt_puts("..");
+		rt_putnum(ax.maximum);
+		rt_puts(" abs_y=");
+		rt_putnum(ay.minimum);
+		rt_puts("..");
+		rt_putnum(ay.maximum);
+	}
+	rt_puts("\n");
+	rt_flush(1);
+	fds[ndevs].fd = fd;
+	fds[ndevs].events = RT_POLLIN;
+	memcpy(names[ndevs], name, k + 1);
+	ndevs++;
+}
+
 static void scan(void)
 {
-	DIR *d = opendir("/dev/input");
-	struct dirent *e;
+	static char buf[4096];
+	int dir = rt_open("/dev/input", RT_O_RDONLY | RT_O_DIRECTORY | RT_O_CLOEXEC);
+	int n;
 
-	if (!d)
+	if (dir < 0)
 		return;
-	while ((e = readdir(d)) != NULL && ndevs < MAX_DEVS) {
-		char path[64], name[128] = "";
-		struct input_absinfo ax, ay;
-
-		if (strncmp(e->d_name, "event", 5) != 0 || strlen(e->d_name) >= sizeof(names[0]))
-			continue;
-		if (is_open(e->d_name))
-			continue;
-		snprintf(path, sizeof(path), "/dev/input/%s", e->d_name);
-		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name);
-		printf("EVREAD open %s name=\"%s\"", path, name);
-		if (ioctl(fd, EVIOCGABS(ABS_X), &ax) == 0 && ioctl(fd, EVIOCGABS(ABS_Y), &ay) == 0 &&
-		    (ax.maximum || ay.maximum))
-			printf(" abs_x=%d..%d abs_y=%d..%d", ax.minimum, ax.maximum, ay.minimum,
-			       ay.maximum);
-		printf("\n");
-		fds[ndevs].fd = fd;
-		fds[ndevs].events = POLLIN;
-		strcpy(names[ndevs], e->d_name);
-		ndevs++;
+	while ((n = rt_getdents64(dir, buf, sizeof(buf))) > 0) {
+		for (int off = 0; off < n;) {
+			struct rt_dirent64 *d = (struct rt_dirent64 *)(buf + off);
+			if (rt_startswith(d->d_name, "event") && !is_open(d->d_name))
+				open_dev(d->d_name);
+			off += d->d_reclen;
+		}
 	}
-	closedir(d);
+	rt_close(dir);
 }
 
 static void drop(int i)
 {
-	close(fds[i].fd);
+	rt_close(fds[i].fd);
 	ndevs--;
 	if (i != ndevs) {
 		fds[i] = fds[ndevs];
@@ -94,49 +101,55 @@ static void drop(int i)
 
 int main(int argc, char **argv)
 {
-	double seconds = 0;
+	int64_t seconds_ms = 0;
 
-	if (argc > 2 || (argc == 2 && (seconds = strtod(argv[1], NULL)) < 0)) {
-		fprintf(stderr, "usage: evread [SECONDS]\n");
+	if (argc > 2 || (argc == 2 && (seconds_ms = rt_parse_num(argv[1], 1000)) < 0)) {
+		rt_puts("usage: evread [SECONDS]\n");
+		rt_flush(2);
 		return 2;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	double end = seconds > 0 ? now() + seconds : 0;
-	double next_scan = 0;
+	int64_t end = seconds_ms > 0 ? rt_now_ms() + seconds_ms : 0;
+	int64_t next_scan = 0;
 
 	for (;;) {
-		double t = now();
+		int64_t t = rt_now_ms();
 		if (end && t >= end)
 			break;
 		if (t >= next_scan) {
 			scan();
-			next_scan = t + 0.5;
+			next_scan = t + 500;
 		}
-		double wait = next_scan - t;
+		int64_t wait = next_scan - t;
 		if (end && end - t < wait)
 			wait = end - t;
-		int r = poll(fds, (nfds_t)ndevs, (int)(wait * 1000) + 1);
-		if (r < 0 && errno != EINTR)
+		int r = rt_poll(fds, (unsigned)ndevs, (int)wait + 1);
+		if (r < 0 && r != -EINTR)
 			return 1;
 		for (int i = 0; r > 0 && i < ndevs; i++) {
-			if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			if (fds[i].revents & (RT_POLLERR | RT_POLLHUP | RT_POLLNVAL)) {
 				drop(i--);
 				continue;
 			}
-			if (!(fds[i].revents & POLLIN))
+			if (!(fds[i].revents & RT_POLLIN))
 				continue;
 			struct input_event ev[64];
-			ssize_t n;
-			while ((n = read(fds[i].fd, ev, sizeof(ev))) > 0) {
-				for (size_t k = 0; k < (size_t)n / sizeof(ev[0]); k++) {
+			long n;
+			while ((n = rt_read(fds[i].fd, ev, sizeof(ev))) > 0) {
+				for (long k = 0; k < n / (long)sizeof(ev[0]); k++) {
 					if (ev[k].type != EV_KEY && ev[k].type != EV_REL &&
 					    ev[k].type != EV_ABS)
 						continue;
-					printf("EV type=%u code=%u value=%d\n", ev[k].type,
-					       ev[k].code, ev[k].value);
+					rt_puts("EV type=");
+					rt_putnum(ev[k].type);
+					rt_puts(" code=");
+					rt_putnum(ev[k].code);
+					rt_puts(" value=");
+					rt_putnum(ev[k].value);
+					rt_puts("\n");
+					rt_flush(1);
 				}
 			}
-			if (n < 0 && errno == ENODEV)
+			if (n == -ENODEV)
 				drop(i--);
 		}
 	}

@@ -8,26 +8,17 @@
  * encoder can drive, creates a WIDTHxHEIGHT 32 bpp dumb buffer, draws a
  * pattern into it and sets the mode (from the connector's list when it has
  * that size, else a generated one). Prints "KMSMODE WxH ok" when the mode is
- * set, then holds it for SECONDS (0 or none: until killed). With --churn the
- * buffer is redrawn continuously with a moving pattern. On exit the kernel
- * console takes the display back.
+ * set, then holds it for SECONDS (0 or none: until killed; fractions are
+ * allowed). With --churn the buffer is redrawn continuously with a moving
+ * pattern (at most ~30 frames/s) and "KMSMODE churn frames=N ms=T" is printed
+ * at the end. On exit (or SIGINT/SIGTERM/SIGHUP) the kernel console takes the
+ * display back; a VT switch back and forth makes it redraw its text.
  *
- * Only raw DRM ioctls are used, no libdrm. The uapi structures are declared
- * here when <drm/drm_mode.h> is not installed (Debian ships it in libdrm-dev,
- * not linux-libc-dev); they are part of the kernel's stable ABI.
+ * Only raw DRM ioctls are used, no libdrm and no libc (see rt.h). The uapi
+ * structures are declared here when <drm/drm_mode.h> is not installed (Debian
+ * ships it in libdrm-dev, not linux-libc-dev); they are the kernel's stable ABI.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
+#include "rt.h"
 
 #if defined(__has_include) && __has_include(<drm/drm.h>) && __has_include(<drm/drm_mode.h>)
 #include <drm/drm.h>
@@ -164,7 +155,10 @@ struct drm_mode_destroy_dumb {
 
 #define DRM_MODE_CONNECTED 1
 
-static volatile sig_atomic_t stop;
+#include <linux/vt.h>
+#include <asm-generic/signal.h>
+
+static volatile int stop;
 
 static void on_signal(int sig)
 {
@@ -172,28 +166,46 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static int xioctl(int fd, unsigned long req, void *arg)
+/*
+ * After a DRM client lets go, fbcon restores its mode but not the text on
+ * screen (black until the next output). Switching to another VT and back
+ * redraws the console.
+ */
+static void redraw_console(void)
 {
-	int r;
+	struct vt_stat st;
+	int tty = rt_open("/dev/tty0", RT_O_RDWR | RT_O_CLOEXEC);
 
-	do
-		r = ioctl(fd, req, arg);
-	while (r == -1 && (errno == EINTR || errno == EAGAIN));
-	return r;
+	if (tty < 0)
+		return;
+	if (rt_ioctl(tty, VT_GETSTATE, &st) == 0 && st.v_active > 0) {
+		unsigned other = st.v_active == 1 ? 2 : 1;
+		if (rt_ioctl(tty, VT_ACTIVATE, (void *)(uintptr_t)other) == 0) {
+			rt_ioctl(tty, VT_WAITACTIVE, (void *)(uintptr_t)other);
+			rt_ioctl(tty, VT_ACTIVATE, (void *)(uintptr_t)st.v_active);
+			rt_ioctl(tty, VT_WAITACTIVE, (void *)(uintptr_t)st.v_active);
+		}
+	}
+	rt_close(tty);
 }
 
-static void die(int w, int h, const char *what)
-{
-	fprintf(stderr, "KMSMODE %dx%d failed: %s: %s\n", w, h, what, strerror(errno));
-	exit(1);
-}
+static int W, H;
 
-static double now(void)
+static __attribute__((noreturn)) void die(const char *what, int err)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	rt_puts("KMSMODE ");
+	rt_putnum(W);
+	rt_puts("x");
+	rt_putnum(H);
+	rt_puts(" failed: ");
+	rt_puts(what);
+	if (err) {
+		rt_puts(": ");
+		rt_puts(rt_errname(err));
+	}
+	rt_puts("\n");
+	rt_flush(2);
+	rt_exit(1);
 }
 
 /* A mode with CVT reduced-blanking style timings at about 60 Hz. */
@@ -212,7 +224,14 @@ static void make_mode(struct drm_mode_modeinfo *m, int w, int h)
 	m->clock = (uint32_t)((uint64_t)m->htotal * m->vtotal * 60 / 1000);
 	m->flags = DRM_MODE_FLAG_PHSYNC | DRM_MODE_FLAG_NVSYNC;
 	m->type = DRM_MODE_TYPE_USERDEF;
-	snprintf(m->name, sizeof(m->name), "%dx%d", w, h);
+	/* name = "WxH" */
+	rt_len = 0;
+	rt_putnum(w);
+	rt_puts("x");
+	rt_putnum(h);
+	for (size_t i = 0; i < rt_len && i < sizeof(m->name) - 1; i++)
+		m->name[i] = rt_buf[i];
+	rt_len = 0;
 }
 
 /*
@@ -221,149 +240,150 @@ static void make_mode(struct drm_mode_modeinfo *m, int w, int h)
  * scrolls the bars and ramps and moves the square. Rows are built once per
  * frame and copied, which keeps --churn cheap under emulation.
  */
+#define MAX_W 8192
+static uint32_t lines[5][MAX_W];
+
 static void draw(uint32_t *px, int w, int h, int pitch, unsigned frame)
 {
 	static const uint32_t bars[8] = {
 		0xffffff, 0xffff00, 0x00ffff, 0x00ff00,
 		0xff00ff, 0xff0000, 0x0000ff, 0x000000,
 	};
-	static uint32_t *lines;
-	static int lines_w;
 	int stride = pitch / 4;
 	int sq = h / 8 > 8 ? h / 8 : 8;
 	int sx = (int)((frame * 7u) % (unsigned)(w > sq ? w - sq : 1));
 	int sy = (int)((frame * 3u) % (unsigned)(h > sq ? h - sq : 1));
+	int bottom = h - h * 3 / 4;
 
-	if (lines_w != w) {
-		free(lines);
-		lines = malloc(sizeof(*lines) * 5 * (size_t)w);
-		if (!lines)
-			die(w, h, "malloc");
-		lines_w = w;
-	}
 	for (int x = 0; x < w; x++) {
 		int xs = (int)((x + frame * 4u) % (unsigned)w);
 		uint32_t v = (uint32_t)(xs * 255 / (w > 1 ? w - 1 : 1));
-		lines[x] = bars[xs * 8 / w];
-		lines[w + x] = v << 16 | v << 8 | v;
-		lines[2 * w + x] = v << 16;
-		lines[3 * w + x] = v << 8;
-		lines[4 * w + x] = v;
+		lines[0][x] = bars[xs * 8 / w];
+		lines[1][x] = v << 16 | v << 8 | v;
+		lines[2][x] = v << 16;
+		lines[3][x] = v << 8;
+		lines[4][x] = v;
 	}
-	int bottom = h - h * 3 / 4;
 	for (int y = 0; y < h; y++) {
 		uint32_t *row = px + (size_t)y * stride;
-		int which;
+		const uint32_t *src;
+		int x;
 
 		if (y < h / 2)
-			which = 0;
+			src = lines[0];
 		else if (y < h * 3 / 4)
-			which = 1;
+			src = lines[1];
 		else
-			which = 2 + (y - h * 3 / 4) * 3 / (bottom > 0 ? bottom : 1);
+			src = lines[2 + (y - h * 3 / 4) * 3 / (bottom > 0 ? bottom : 1)];
 		if (y == 0 || y == h - 1) {
-			for (int x = 0; x < w; x++)
+			for (x = 0; x < w; x++)
 				row[x] = 0xffffff;
 			continue;
 		}
-		memcpy(row, lines + (size_t)which * w, sizeof(*row) * (size_t)w);
+		/* 64-bit copies: the byte-wise memcpy of rt.h is slow here. */
+		for (x = 0; x + 1 < w; x += 2)
+			*(uint64_t *)(row + x) = *(const uint64_t *)(src + x);
+		for (; x < w; x++)
+			row[x] = src[x];
 		row[0] = row[w - 1] = 0xffffff;
 		if (y >= sy && y < sy + sq)
-			for (int x = sx; x < sx + sq && x < w; x++)
+			for (x = sx; x < sx + sq && x < w; x++)
 				row[x] = 0xffffff;
 	}
 }
 
-static void usage(void)
+static __attribute__((noreturn)) void usage(void)
 {
-	fprintf(stderr, "usage: kmsmode WIDTH HEIGHT [SECONDS] [--churn]\n");
-	exit(2);
+	rt_puts("usage: kmsmode WIDTH HEIGHT [SECONDS] [--churn]\n");
+	rt_flush(2);
+	rt_exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	int w = 0, h = 0, churn = 0, npos = 0;
-	double seconds = 0;
+	int churn = 0, npos = 0, r;
+	int64_t hold_ms = 0;
 	const char *card = "/dev/dri/card0";
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--churn") == 0) {
+		if (rt_strcmp(argv[i], "--churn") == 0) {
 			churn = 1;
-		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+		} else if (argv[i][0] == '-') {
 			usage();
 		} else {
-			char *end;
-			double v = strtod(argv[i], &end);
-			if (*end || v < 0)
+			int64_t v = rt_parse_num(argv[i], npos == 2 ? 1000 : 1);
+			if (v < 0)
 				usage();
 			if (npos == 0)
-				w = (int)v;
+				W = (int)v;
 			else if (npos == 1)
-				h = (int)v;
+				H = (int)v;
 			else if (npos == 2)
-				seconds = v;
+				hold_ms = v;
 			else
 				usage();
 			npos++;
 		}
 	}
-	if (npos < 2 || w <= 0 || h <= 0 || w > 8192 || h > 8192)
+	if (npos < 2 || W <= 0 || H <= 0 || W > MAX_W || H > MAX_W)
 		usage();
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	int w = W, h = H;
 
-	int fd = open(card, O_RDWR | O_CLOEXEC);
+	int fd = rt_open(card, RT_O_RDWR | RT_O_CLOEXEC);
 	if (fd < 0)
-		die(w, h, card);
-	xioctl(fd, DRM_IOCTL_SET_MASTER, NULL); /* usually already master */
+		die(card, -fd);
+	rt_ioctl(fd, DRM_IOCTL_SET_MASTER, 0); /* usually master already */
 
 	struct drm_mode_card_res res;
 	uint32_t crtcs[16], conns[16], encs[16];
 	memset(&res, 0, sizeof(res));
-	if (xioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &res))
-		die(w, h, "GETRESOURCES");
-	if (res.count_crtcs > 16 || res.count_connectors > 16 || res.count_encoders > 16) {
-		errno = E2BIG;
-		die(w, h, "too many KMS objects");
-	}
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &res)))
+		die("GETRESOURCES", -r);
+	if (res.count_crtcs > 16 || res.count_connectors > 16 || res.count_encoders > 16)
+		die("too many KMS objects", 0);
 	res.count_fbs = 0;
 	res.fb_id_ptr = 0;
 	res.crtc_id_ptr = (uintptr_t)crtcs;
 	res.connector_id_ptr = (uintptr_t)conns;
 	res.encoder_id_ptr = (uintptr_t)encs;
-	if (xioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &res))
-		die(w, h, "GETRESOURCES");
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &res)))
+		die("GETRESOURCES", -r);
 
-	/* First connected connector, its mode list, and a CRTC for it. */
-	struct drm_mode_get_connector conn;
-	struct drm_mode_modeinfo *modes = NULL, mode;
+	/* The first connected connector, a CRTC for it, and its mode list. */
+	static struct drm_mode_modeinfo modes[256];
+	struct drm_mode_modeinfo mode;
 	uint32_t conn_id = 0, crtc_id = 0;
 	int have_mode = 0;
 	for (uint32_t i = 0; i < res.count_connectors && !conn_id; i++) {
+		struct drm_mode_get_connector conn;
 		uint32_t conn_encs[16];
+
 		memset(&conn, 0, sizeof(conn));
 		conn.connector_id = conns[i];
-		if (xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn))
+		if (rt_ioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn))
 			continue;
 		if (conn.connection != DRM_MODE_CONNECTED || conn.count_encoders == 0)
 			continue;
-		uint32_t nmodes = conn.count_modes;
-		free(modes);
-		modes = calloc(nmodes ? nmodes : 1, sizeof(*modes));
-		if (conn.count_encoders > 16)
-			conn.count_encoders = 16;
+		/* Asking with a short array is fine: the kernel fills what fits. */
+		uint32_t nmodes = conn.count_modes < 256 ? conn.count_modes : 256;
+		conn.count_modes = nmodes;
 		conn.modes_ptr = (uintptr_t)modes;
+		conn.count_encoders = conn.count_encoders < 16 ? conn.count_encoders : 16;
 		conn.encoders_ptr = (uintptr_t)conn_encs;
 		conn.count_props = 0;
 		conn.props_ptr = conn.prop_values_ptr = 0;
-		if (xioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn))
+		if (rt_ioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &conn))
 			continue;
 		if (conn.count_modes > nmodes)
-			conn.count_modes = nmodes; /* the list grew meanwhile */
+			conn.count_modes = nmodes;
+		if (conn.count_encoders > 16)
+			conn.count_encoders = 16;
 		for (uint32_t e = 0; e < conn.count_encoders && !crtc_id; e++) {
 			struct drm_mode_get_encoder enc;
+
 			memset(&enc, 0, sizeof(enc));
 			enc.encoder_id = conn_encs[e];
-			if (xioctl(fd, DRM_IOCTL_MODE_GETENCODER, &enc))
+			if (rt_ioctl(fd, DRM_IOCTL_MODE_GETENCODER, &enc))
 				continue;
 			if (enc.crtc_id) {
 				crtc_id = enc.crtc_id;
@@ -376,21 +396,19 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (crtc_id) {
-			conn_id = conns[i];
-			for (uint32_t m = 0; m < conn.count_modes; m++) {
-				if (modes[m].hdisplay == w && modes[m].vdisplay == h) {
-					mode = modes[m];
-					have_mode = 1;
-					break;
-				}
+		if (!crtc_id)
+			continue;
+		conn_id = conns[i];
+		for (uint32_t m = 0; m < conn.count_modes; m++) {
+			if (modes[m].hdisplay == w && modes[m].vdisplay == h) {
+				mode = modes[m];
+				have_mode = 1;
+				break;
 			}
 		}
 	}
-	if (!conn_id) {
-		errno = ENODEV;
-		die(w, h, "no connected connector with a CRTC");
-	}
+	if (!conn_id)
+		die("no connected connector with a CRTC", 0);
 	if (!have_mode)
 		make_mode(&mode, w, h);
 
@@ -399,8 +417,8 @@ int main(int argc, char **argv)
 	creq.width = w;
 	creq.height = h;
 	creq.bpp = 32;
-	if (xioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &creq))
-		die(w, h, "CREATE_DUMB");
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &creq)))
+		die("CREATE_DUMB", -r);
 
 	struct drm_mode_fb_cmd fb;
 	memset(&fb, 0, sizeof(fb));
@@ -410,18 +428,18 @@ int main(int argc, char **argv)
 	fb.bpp = 32;
 	fb.depth = 24;
 	fb.handle = creq.handle;
-	if (xioctl(fd, DRM_IOCTL_MODE_ADDFB, &fb))
-		die(w, h, "ADDFB");
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_ADDFB, &fb)))
+		die("ADDFB", -r);
 
 	struct drm_mode_map_dumb mreq;
 	memset(&mreq, 0, sizeof(mreq));
 	mreq.handle = creq.handle;
-	if (xioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &mreq))
-		die(w, h, "MAP_DUMB");
-	uint32_t *px = mmap(NULL, creq.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			    (off_t)mreq.offset);
-	if (px == MAP_FAILED)
-		die(w, h, "mmap");
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &mreq)))
+		die("MAP_DUMB", -r);
+	uint32_t *px = rt_mmap(0, creq.size, RT_PROT_READ | RT_PROT_WRITE, RT_MAP_SHARED, fd,
+			       mreq.offset);
+	if (rt_mmap_failed(px))
+		die("mmap", -(int)(long)px);
 
 	unsigned frame = 0;
 	struct drm_clip_rect clip = { 0, 0, (unsigned short)w, (unsigned short)h };
@@ -441,44 +459,51 @@ int main(int argc, char **argv)
 	crtc.count_connectors = 1;
 	crtc.mode = mode;
 	crtc.mode_valid = 1;
-	if (xioctl(fd, DRM_IOCTL_MODE_SETCRTC, &crtc))
-		die(w, h, "SETCRTC");
-	/* Needed by drivers that copy to the host on demand (virtio-gpu);
-	 * drivers that scan out the buffer directly may refuse it. */
-	ioctl(fd, DRM_IOCTL_MODE_DIRTYFB, &dirty);
-	printf("KMSMODE %dx%d ok\n", w, h);
+	if ((r = rt_ioctl(fd, DRM_IOCTL_MODE_SETCRTC, &crtc)))
+		die("SETCRTC", -r);
+	/* Drivers that copy to the host on demand (virtio-gpu) need this;
+	 * drivers that scan the buffer out directly may refuse it. */
+	rt_ioctl(fd, DRM_IOCTL_MODE_DIRTYFB, &dirty);
+	rt_puts("KMSMODE ");
+	rt_putnum(w);
+	rt_puts("x");
+	rt_putnum(h);
+	rt_puts(" ok\n");
+	rt_flush(1);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
-	double end = seconds > 0 ? now() + seconds : 0;
-	while (!stop && (end == 0 || now() < end)) {
+	rt_signal(SIGINT, on_signal);
+	rt_signal(SIGTERM, on_signal);
+	rt_signal(SIGHUP, on_signal);
+	int64_t start = rt_now_ms();
+	int64_t end = hold_ms > 0 ? start + hold_ms : 0;
+	while (!stop) {
+		int64_t t = rt_now_ms();
+		if (end && t >= end)
+			break;
 		if (churn) {
-			double t0 = now();
 			draw(px, w, h, (int)creq.pitch, ++frame);
-			ioctl(fd, DRM_IOCTL_MODE_DIRTYFB, &dirty);
+			rt_ioctl(fd, DRM_IOCTL_MODE_DIRTYFB, &dirty);
 			/* At most ~30 frames a second. */
-			double left = 1.0 / 30 - (now() - t0);
-			if (left > 0)
-				usleep((useconds_t)(left * 1e6));
+			rt_sleep_ms(33 - (rt_now_ms() - t));
 		} else {
-			double left = end ? end - now() : 1.0;
-			if (left > 1.0)
-				left = 1.0;
-			if (left > 0)
-				usleep((useconds_t)(left * 1e6));
+			int64_t left = end ? end - t : 1000;
+			rt_sleep_ms(left < 1000 ? left : 1000);
 		}
 	}
 
-	munmap(px, creq.size);
-	ioctl(fd, DRM_IOCTL_MODE_RMFB, &fb.fb_id);
+	if (churn) {
+		rt_puts("KMSMODE churn frames=");
+		rt_putnum(frame);
+		rt_puts(" ms=");
+		rt_putnum(rt_now_ms() - start);
+		rt_puts("\n");
+		rt_flush(1);
+	}
+	rt_munmap(px, creq.size);
+	rt_ioctl(fd, DRM_IOCTL_MODE_RMFB, &fb.fb_id);
 	struct drm_mode_destroy_dumb dreq = { .handle = creq.handle };
-	ioctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &dreq);
-	free(modes);
-	close(fd);
+	rt_ioctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &dreq);
+	rt_close(fd); /* the last close gives the display back to fbcon */
+	redraw_console();
 	return 0;
 }
