@@ -72,6 +72,8 @@ def test_no_qemu_survives_the_shell(tmp_path, memtest_iso, wait_for, how):
     finally:
         shell.kill()
         shell.wait()
+        shell.stdout.close()
+        shell.stderr.close()
 
 
 def test_kill_all_kills_registered_qemus(sources, make_ctx, memtest_iso, wait_for):

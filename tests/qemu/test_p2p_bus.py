@@ -30,7 +30,7 @@ def test_getall_vm_over_p2p_without_hello(qemu_binary):
              "-chardev", f"socket,id=qmp,fd={qmp_theirs.fileno()}",
              "-mon", "chardev=qmp,mode=control", "-nic", "none", "-serial", "none",
              "-monitor", "none", "-parallel", "none", "-S"],
-            pass_fds=[qmp_theirs.fileno()], stderr=subprocess.PIPE)
+            pass_fds=[qmp_theirs.fileno()], stderr=subprocess.DEVNULL)
         qmp_theirs.close()
         qmp = QMPClient("p2p-test")
         try:
