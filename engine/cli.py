@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import engine
 from engine import logs
 from engine.plugin_host import PluginHost, blocked_from_env
+from engine.registry import CheckResult
 from engine.resources import default_scene
 from engine.scene import SceneError, load_scene
 
@@ -23,16 +24,18 @@ log = logging.getLogger("geos")
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
-def make_host(args: argparse.Namespace) -> PluginHost:
+BUILTIN_COMMANDS = ("run", "check", "plugins", "docs", "doctor")
+
+
+def make_host(block: Sequence[str], plugin_dirs: Sequence[Path]) -> PluginHost:
     """Plugins as the command line and environment say: built-ins, entry points, files."""
-    host = PluginHost(blocked=set(args.block) | blocked_from_env())
-    host.load_default(plugin_dirs=args.plugins_dir)
+    host = PluginHost(blocked=set(block) | blocked_from_env())
+    host.load_default(plugin_dirs=plugin_dirs)
     return host
 
 
 # ------------------------------------------------------------------- commands
-def cmd_check(args: argparse.Namespace) -> int:
-    host = make_host(args)
+def cmd_check(args: argparse.Namespace, host: PluginHost) -> int:
     status = EXIT_OK
     for path in args.scenes:
         try:
@@ -47,8 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_plugins(args: argparse.Namespace) -> int:
-    host = make_host(args)
+def cmd_plugins(args: argparse.Namespace, host: PluginHost) -> int:
     rows = [("name", "version", "status", "origin", "hooks")]
     for info in host.infos.values():
         rows.append((info.name, info.version, info.status, info.origin, ", ".join(info.hooks) or "-"))
@@ -61,12 +63,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_docs(args: argparse.Namespace) -> int:
+def cmd_docs(args: argparse.Namespace, host: PluginHost) -> int:
     from engine.docgen import write_or_check
 
-    host = PluginHost()  # the reference documents the built-ins, whatever else is installed
-    host.load_builtins()
-    stale = write_or_check(Path(args.docs_dir), host, check=args.check)
+    builtins = PluginHost()  # the reference documents the built-ins, whatever else is installed
+    builtins.load_builtins()
+    stale = write_or_check(Path(args.docs_dir), builtins, check=args.check)
     if args.check and stale:
         for name in stale:
             sys.stderr.write(f"{args.docs_dir}/{name}: out of date; run 'geos docs'\n")
@@ -74,10 +76,30 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace, host: PluginHost) -> int:
+    """What works on this machine: every plugin's checks, one line each."""
+    marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+    worst = EXIT_OK
+    for check in host.registry.checks:
+        try:
+            results = check.run()
+        except Exception as exc:  # a broken check is itself a finding, not a crash
+            results = [CheckResult("fail", check.name, f"check raised {type(exc).__name__}: {exc}")]
+        for result in results:
+            detail = f": {result.detail}" if result.detail else ""
+            sys.stdout.write(f"{marks.get(result.status, result.status)}  {result.label}{detail}\n")
+            if result.status == "fail":
+                worst = EXIT_FAILED
+    for info in host.infos.values():
+        if info.error:
+            sys.stdout.write(f"FAIL  plugin {info.name}: {info.error}\n")
+            worst = EXIT_FAILED
+    return worst
+
+
+def cmd_run(args: argparse.Namespace, host: PluginHost) -> int:
     from engine.shell import RunOptions, run_scene
 
-    host = make_host(args)
     path = Path(args.scene) if args.scene else default_scene()
     try:
         scene = load_scene(path, host)
@@ -98,7 +120,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="also load every plugin file (*.py) in DIR")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
+    """The full parser: built-in commands, and the commands ``host``'s plugins add."""
     parser = argparse.ArgumentParser(prog="geos", description="Geometry OS: virtual machines on an infinite map.")
     parser.add_argument("--version", action="version", version=f"geos {engine.__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -128,25 +151,55 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--check", action="store_true", help="only check that they are up to date")
     docs.add_argument("--docs-dir", default="docs", help="the docs folder (default: docs)")
     docs.set_defaults(func=cmd_docs)
+
+    doctor = sub.add_parser("doctor", help="check what works here: QEMU, its D-Bus display, KVM, GL")
+    _common(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
+    for command in host.registry.commands if host is not None else ():
+        if command.name in BUILTIN_COMMANDS:
+            log.error("plugin %s: command %r shadows a built-in command; ignored",
+                      host.registry.commands.owner(command.name), command.name)
+            continue
+        plugin_parser = sub.add_parser(command.name, help=command.help)
+        command.configure(plugin_parser)
+        _common(plugin_parser)
+        plugin_parser.set_defaults(func=command.run)
     return parser
 
 
+def _preparse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options needed before plugins load (which ones, headless or not)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--block", action="append", default=[])
+    pre.add_argument("--plugins-dir", action="append", default=[], type=Path)
+    pre.add_argument("-v", "--verbose", action="count", default=0)
+    pre.add_argument("-q", "--quiet", action="store_true")
+    return pre.parse_known_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logs.configure(-1 if args.quiet else args.verbose)
-    if args.command is None:  # plain ``geos`` runs the default scene
-        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
-    if args.command != "run" or args.headless:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    early, rest = _preparse(argv)
+    logs.configure(-1 if early.quiet else early.verbose)
+    words = [word for word in rest if not word.startswith("-")]
+    if not words:
+        rest.append("run")  # plain ``geos`` runs the default scene
+    if (words[:1] or ["run"]) != ["run"] or "--headless" in rest:
         # nothing but `geos run` opens a window: plugins' pyglet imports must not need a display
         import pyglet
 
         pyglet.options["headless"] = True
-    func: Callable[[argparse.Namespace], int] = args.func
+    host = make_host(early.block, early.plugins_dir)
+    args = build_parser(host).parse_args(rest)  # --block etc. were taken by _preparse
+    func: Callable[[argparse.Namespace, PluginHost], int] = args.func
     try:
-        return func(args)
+        return func(args, host)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `geos plugins | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

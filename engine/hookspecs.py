@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from engine.registry import EffectType, InputSinkType, LayerType, SourceType
+    from engine.registry import (CheckType, CommandType, EffectType, InputSinkType, LayerType,
+                                 SourceType)
     from engine.scene.model import Scene
     from engine.tiles import StateChange
 
@@ -68,6 +69,26 @@ def register_input_sinks() -> list[InputSinkType]:
     Return a list of :class:`engine.registry.InputSinkType`: a name, a priority
     (higher is asked first) and a factory ``(shell) -> InputSink``.  A sink that
     returns True from an ``on_*`` handler consumes the event.
+    """
+
+
+@hookspec
+def register_commands() -> list[CommandType]:
+    """``geos`` subcommands this plugin adds (``geos image``, say).
+
+    Return a list of :class:`engine.registry.CommandType`: a name, a one-line help,
+    ``configure(parser)`` to add arguments and ``run(args, host) -> exit status``.
+    A name that collides with a built-in command or another plugin's is a load error.
+    """
+
+
+@hookspec
+def register_checks() -> list[CheckType]:
+    """Checks ``geos doctor`` runs to tell a user what works on this machine.
+
+    Return a list of :class:`engine.registry.CheckType`: a name and ``run()`` returning
+    :class:`engine.registry.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
+    label, a detail such as a version or the package to install).
     """
 
 

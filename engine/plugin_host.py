@@ -155,6 +155,8 @@ class PluginHost:
             "register_effects": self.registry.effects,
             "register_layers": self.registry.layers,
             "register_input_sinks": self.registry.input_sinks,
+            "register_commands": self.registry.commands,
+            "register_checks": self.registry.checks,
         }
         try:
             for hook_name, ns in namespaces.items():

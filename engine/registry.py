@@ -64,6 +64,38 @@ class InputSinkType:
     factory: Callable[[Any], Any]  # (shell) -> object with on_* handlers
 
 
+@attrs.define(frozen=True)
+class CommandType:
+    """A ``geos`` subcommand: ``geos <name> ...``.
+
+    ``configure(parser)`` adds the command's arguments to its argparse parser;
+    ``run(args, host)`` does the work and returns the exit status (0 ok, 1 failed,
+    2 invalid input).  Errors are printed as one line each, never a traceback.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[Any], None]  # (argparse.ArgumentParser) -> None
+    run: Callable[[Any, Any], int]  # (argparse.Namespace, PluginHost) -> exit status
+
+
+@attrs.define(frozen=True)
+class CheckResult:
+    """One line of ``geos doctor``: ``status`` is "ok", "warn" or "fail"."""
+
+    status: str
+    label: str
+    detail: str = ""
+
+
+@attrs.define(frozen=True)
+class CheckType:
+    """A group of ``geos doctor`` checks: ``run()`` returns :class:`CheckResult` lines."""
+
+    name: str
+    run: Callable[[], list[CheckResult]]
+
+
 class CollisionError(Exception):
     """Two plugins registered the same name."""
 
@@ -116,9 +148,12 @@ class Registry:
     layers: Namespace[LayerType] = attrs.field(factory=lambda: Namespace("map layer"))
     input_sinks: Namespace[InputSinkType] = attrs.field(factory=lambda: Namespace("input sink"))
     options: Namespace[type] = attrs.field(factory=lambda: Namespace("plugin options"))
+    commands: Namespace[CommandType] = attrs.field(factory=lambda: Namespace("command"))
+    checks: Namespace[CheckType] = attrs.field(factory=lambda: Namespace("doctor check"))
 
     def namespaces(self) -> tuple[Namespace[Any], ...]:
-        return (self.sources, self.effects, self.layers, self.input_sinks, self.options)
+        return (self.sources, self.effects, self.layers, self.input_sinks, self.options,
+                self.commands, self.checks)
 
     def remove_plugin(self, plugin: str) -> None:
         for ns in self.namespaces():

@@ -11,4 +11,5 @@ BUILTIN_PLUGINS: list[tuple[str, str]] = [
     ("hud", "plugins.hud"),
     ("effects", "plugins.effects"),
     ("pattern", "plugins.pattern"),
+    ("qemu", "plugins.qemu"),
 ]

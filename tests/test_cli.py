@@ -62,3 +62,30 @@ def test_generated_docs_are_current():
     result = geos("docs", "--check")
     assert (result.returncode, result.stderr) == (0, "")
     assert Path(ROOT / "docs" / "plugin-hooks.md").read_text().count("\n## ") == len(hook_functions())
+
+
+def test_doctor_reports_qemu_and_gl():
+    result = geos("doctor")
+    labels = {line[6:].split(":")[0] for line in result.stdout.splitlines()}
+    assert {"QEMU", "D-Bus display (ui-dbus)", "KVM", "OpenGL"} <= labels
+    assert result.returncode == (1 if result.stdout.startswith("FAIL") or "\nFAIL" in result.stdout else 0)
+
+
+def test_plugin_commands_join_the_cli(tmp_path):
+    (tmp_path / "greeter.py").write_text(
+        "import engine, sys\n"
+        "from engine.registry import CommandType\n"
+        "def configure(parser):\n"
+        "    parser.add_argument('who')\n"
+        "def run(args, host):\n"
+        "    sys.stdout.write(f'hello {args.who} from {len(host.infos)} plugins\\n')\n"
+        "    return 3\n"
+        "@engine.hookimpl\n"
+        "def register_commands():\n"
+        "    return [CommandType('greet', 'say hello', configure, run),\n"
+        "            CommandType('check', 'shadows a built-in', configure, run)]\n")
+    result = geos("--plugins-dir", str(tmp_path), "greet", "you")
+    assert result.returncode == 3
+    assert result.stdout.startswith("hello you from ")
+    assert "command 'check' shadows a built-in command" in result.stderr
+    assert "greet" in geos("--plugins-dir", str(tmp_path), "--help").stdout

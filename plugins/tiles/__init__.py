@@ -4,7 +4,8 @@ and the input sink that focuses a tile on click and flies to it on double-click.
 from __future__ import annotations
 
 import engine
-from engine.registry import InputSinkType, LayerType
+from engine.registry import CheckType, InputSinkType, LayerType
+from engine.render.diagnostics import gl_checks
 from plugins.tiles.layer import TilesLayer
 from plugins.tiles.picker import TilePicker
 
@@ -17,3 +18,8 @@ def register_layers() -> list[LayerType]:
 @engine.hookimpl
 def register_input_sinks() -> list[InputSinkType]:
     return [InputSinkType("tile-picker", priority=50, factory=TilePicker)]
+
+
+@engine.hookimpl
+def register_checks() -> list[CheckType]:
+    return [CheckType("opengl", gl_checks)]
