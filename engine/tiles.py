@@ -141,6 +141,28 @@ class Tile:
         return WorldRect(x, y, w, h)
 
     @property
+    def image_rect(self) -> WorldRect:
+        """Where the guest image is drawn inside :attr:`rect`: as large as fits, aspect
+        kept, centred.  Drawing and pointer mapping both use this one definition."""
+        rect = self.rect
+        fw, fh = self.frame_size
+        if not fw or not fh:
+            return rect
+        scale = min(rect.w / fw, rect.h / fh)
+        w, h = fw * scale, fh * scale
+        return WorldRect(rect.x + (rect.w - w) / 2, rect.y + (rect.h - h) / 2, w, h)
+
+    def guest_pixel(self, wx: float, wy: float) -> tuple[int, int] | None:
+        """The guest screen pixel under world point (wx, wy); None outside the image."""
+        fw, fh = self.frame_size
+        r = self.image_rect
+        if not fw or not fh or not r.contains(wx, wy):
+            return None
+        gx = int((wx - r.x) / r.w * fw)
+        gy = int((wy - r.y) / r.h * fh)
+        return min(gx, fw - 1), min(gy, fh - 1)
+
+    @property
     def footprint(self) -> WorldRect:
         """The image area plus the title bar above it."""
         r = self.rect

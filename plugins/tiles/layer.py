@@ -12,7 +12,6 @@ from typing import Any
 import pyglet
 from pyglet import gl
 
-from engine.camera import WorldRect
 from engine.render.geometry import QuadBatch
 from engine.render.shaders import load_source
 from engine.render.solid import SolidRects
@@ -35,17 +34,6 @@ TITLE_BAR = (0.16, 0.18, 0.22, 1.0)
 TITLE_BAR_FOCUSED = (0.22, 0.30, 0.45, 1.0)
 BODY = (0.02, 0.02, 0.03, 1.0)
 FOCUS = (0.35, 0.65, 1.0, 1.0)
-
-
-def image_rect(tile: Tile) -> WorldRect:
-    """Where the guest image goes inside the tile: as large as fits, aspect kept, centred."""
-    rect = tile.rect
-    fw, fh = tile.frame_size
-    if not fw or not fh:
-        return rect
-    scale = min(rect.w / fw, rect.h / fh)
-    w, h = fw * scale, fh * scale
-    return WorldRect(rect.x + (rect.w - w) / 2, rect.y + (rect.h - h) / 2, w, h)
 
 
 def font_size_for(pixels: float) -> int | None:
@@ -152,7 +140,7 @@ class TilesLayer:
             return
         self.images.clear()
         for tile in drawable:
-            r = image_rect(tile)
+            r = tile.image_rect
             self.images.add(r.x, r.y, r.x + r.w, r.y + r.h, uv=(0.0, 0.0, 1.0, 1.0))
         self.images.upload()
         if self.chain.version != self._chain_version:  # the scene's effect list was edited
@@ -169,7 +157,7 @@ class TilesLayer:
         self.chain.set_uniforms(program)
         gl.glActiveTexture(gl.GL_TEXTURE0)
         for index, tile in enumerate(drawable):
-            r = image_rect(tile)
+            r = tile.image_rect
             _set(program, "u_frame_size", (float(tile.frame_size[0]), float(tile.frame_size[1])))
             _set(program, "u_tile_size", (r.w * camera.zoom, r.h * camera.zoom))
             _set(program, "u_focus", 1.0 if tile is self.shell.focused else 0.0)
