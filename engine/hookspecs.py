@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from engine.registry import (CheckType, CommandType, EffectType, InputSinkType, LayerType,
-                                 SourceType)
+    from engine.registry import CheckType, CommandType, EffectType, InputSinkType, LayerType, SourceType
     from engine.scene.model import Scene
     from engine.tiles import StateChange
 

@@ -14,18 +14,20 @@ which disables its plugin after repeated failures, and the map keeps running.
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import attrs
 
+from engine import rundir
 from engine.camera import Camera, bounds
 from engine.frames import FrameMailbox
 from engine.plugin_host import PluginHost
 from engine.resources import shaders_dir
 from engine.scene.model import Scene
+from engine.streaming import StreamingPolicy
 from engine.tiles import StateChange, Tile, TileContext, TileState
 
 log = logging.getLogger(__name__)
@@ -65,15 +67,6 @@ def gl_config(pyglet_module: Any) -> Any:
                      red_size=8, green_size=8, blue_size=8, alpha_size=8)
 
 
-def runtime_root() -> Path:
-    """Per-user folder for runtime files (sockets, logs), mode 0700."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    root = Path(base) / "geometry-os" if base and Path(base).is_dir() else Path(f"/tmp/geometry-os-{os.getuid()}")
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(root, 0o700)
-    return root
-
-
 class Shell:
     """One running scene.  Create with :func:`run_scene` (or directly in tests)."""
 
@@ -108,8 +101,9 @@ class Shell:
         self._events = ShellEvents()
         self._events.push_handlers(on_frames_ready=self._on_frames_ready, on_state_change=self._on_state_change)
         self._deadline = 0.0
-        self.run_dir = runtime_root() / f"shell-{os.getpid()}"
-        self.run_dir.mkdir(mode=0o700, exist_ok=True)
+        rundir.clean_stale()  # leftovers of shells that died without cleaning up
+        self.run_dir = rundir.shell_runtime_dir()
+        self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
         self.tiles = [self._make_tile(index, spec) for index, spec in enumerate(scene.tiles)]
         from engine.render.effects import EffectChain, activate
 
@@ -141,8 +135,7 @@ class Shell:
 
     def _make_tile(self, index: int, spec: Any) -> Tile:
         name = spec.id or f"tile-{index}"
-        tile_dir = self.run_dir / name
-        tile_dir.mkdir(mode=0o700, exist_ok=True)
+        tile_dir = rundir.tile_runtime_dir(name)
         ctx = TileContext(name=name, title=spec.title or name, scene_dir=self.scene.directory, runtime_dir=tile_dir,
                           mailbox=FrameMailbox())
         ctx.mailbox.on_ready = self._wake
@@ -203,6 +196,8 @@ class Shell:
         if started - self._stats_at >= 1.0:
             self._update_tile_stats(started)
         self.pump_frames()
+        if not self.streaming.frame_needed(self, started):
+            return  # nothing on screen changed (zoom-aware streaming: engine/streaming.py)
         self.window.switch_to()
         self.target.bind()
         gl = self.pyglet.gl
@@ -257,6 +252,7 @@ class Shell:
 
     def dispatch_input(self, event: str, *args: Any) -> bool:
         """Offer an input event to the sinks, highest priority first, until one consumes it."""
+        self.streaming.poke()
         for plugin, sink in list(self.sinks):
             handler = getattr(sink, event, None)
             if handler is not None and self._guarded(plugin, event, lambda h=handler: h(*args)):
@@ -310,6 +306,7 @@ class Shell:
             release = getattr(layer, "delete", None)
             if release is not None:
                 self._guarded(plugin, "delete", release)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def screenshot(self) -> Any:
         """The last frame drawn, as an (h, w, 4) RGBA array."""

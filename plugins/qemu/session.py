@@ -17,10 +17,10 @@ import logging
 import socket
 from typing import Callable
 
+from engine import rundir
 from engine.tiles import TileContext, TileState
 
 from . import accel as accel_mod
-from . import rundir
 from .command import build_argv
 from .dbus_display import DisplayClient, DisplayError
 from .monitor import Monitor, MonitorError

@@ -35,7 +35,9 @@ SHELL = textwrap.dedent("""
     while ctx.state is not TileState.RUNNING and time.monotonic() < deadline:
         time.sleep(0.01)
     print(source.pid, flush=True)
-    if sys.argv[1] != "exit":
+    if sys.argv[1] == "exit":
+        sys.stdin.readline()  # the test says when: QEMU must be seen alive first
+    else:
         while True:
             time.sleep(0.05)
 """)
@@ -58,20 +60,24 @@ def test_no_qemu_survives_the_shell(tmp_path, memtest_iso, wait_for, how):
     script = tmp_path / "shell.py"
     script.write_text(SHELL)
     shell = subprocess.Popen([sys.executable, str(script), how, str(tmp_path), str(memtest_iso)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         line = shell.stdout.readline().decode().strip()
         assert line.isdigit(), shell.stderr.read().decode()[-2000:]
         qemu_pid = int(line)
         assert not gone(qemu_pid)
-        if how != "exit":
+        if how == "exit":
+            shell.stdin.write(b"\n")
+            shell.stdin.flush()
+        else:
             shell.send_signal(getattr(signal, how))
         shell.wait(10)
         wait_for(lambda: gone(qemu_pid), timeout=3, what=f"QEMU gone after {how}")
     finally:
         shell.kill()
         shell.wait()
+        shell.stdin.close()
         shell.stdout.close()
         shell.stderr.close()
 

@@ -1,9 +1,9 @@
-"""Private runtime directories for QEMU tiles.
+"""Private runtime directories: one per shell, one per tile inside it.
 
 Layout: ``<root>/<shell pid>/<tile>/`` where ``<root>`` is
 ``$XDG_RUNTIME_DIR/geometry-os`` or, without it, ``/tmp/geometry-os-<uid>``.
-Every level we create is mode 0700: the directories hold the serial log and
-screendumps of guests.  Naming the middle level after the shell's pid lets a new
+Every level we create is mode 0700: the directories hold QMP and control sockets,
+the serial logs and screendumps of guests.  Naming the middle level after the shell's pid lets a new
 shell remove the leftovers of shells that died without cleaning up
 (:func:`clean_stale`).
 """
