@@ -25,6 +25,10 @@ class WindowSettings:
     fullscreen: bool = setting(False, doc="Start fullscreen (F11 toggles).")
     fps: int = setting(60, doc="Target frame rate; frames are paced against an absolute deadline.", min=1, max=144)
     hud: bool = setting(False, doc="Show the HUD (FPS, frame time, per-tile update rate) at start (H toggles).")
+    streaming: bool = setting(
+        True, doc="Zoom-aware streaming: tiles drawn smaller than their guest screen upload less often, tiles "
+                  "out of view not at all (they catch up when seen), and the map is redrawn only when something "
+                  "changed. Off: every frame is uploaded and drawn at `fps` (see docs/performance.md).")
 
 
 @attrs.define(frozen=True)

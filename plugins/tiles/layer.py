@@ -7,6 +7,7 @@ Text is placed in screen space so it stays crisp, and dropped when too small to 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pyglet
@@ -96,7 +97,22 @@ class TilesLayer:
 
     # --------------------------------------------------------------- uploads
     def upload_frames(self) -> None:
-        for tile in self.shell.tiles:
+        """Upload the frames that are due under zoom-aware streaming (engine.streaming).
+
+        A tile that is not due keeps its frame in its mailbox, which merges later
+        damage into it; an untaken mailbox also stops waking the main loop.
+        """
+        shell = self.shell
+        policy = shell.streaming
+        camera = shell.camera
+        view = camera.visible_world()
+        now = time.monotonic()
+        for tile in shell.tiles:
+            fw = tile.frame_size[0]
+            scale = tile.image_rect.w * camera.zoom / fw if fw else None
+            interval = policy.interval(tile.footprint.intersects(view), tile is shell.focused, scale)
+            if not policy.due(tile.name, interval, now):
+                continue
             frame = tile.ctx.mailbox.take()
             if frame is None:
                 continue
@@ -105,6 +121,7 @@ class TilesLayer:
             tile.too_large = tile.texture.upload(frame) is None
             height, width = frame.pixels.shape[:2]
             tile.frame_size = (width, height)
+            policy.uploaded(tile.name, interval, now)
 
     # ------------------------------------------------------------------ draw
     def visible_tiles(self) -> list[Tile]:
