@@ -11,9 +11,9 @@ and input over QEMU's ``-display dbus``), :mod:`.monitor` (QMP),
 from __future__ import annotations
 
 import engine
-from engine.registry import CheckResult, CheckType, SourceType
+from engine.registry import CheckResult, CheckType, CommandType, SourceType
 
-from . import accel
+from . import accel, images
 from .params import QemuParams
 from .source import QemuSource
 
@@ -49,3 +49,8 @@ def _qemu_checks() -> list[CheckResult]:
 @engine.hookimpl
 def register_checks() -> list[CheckType]:
     return [CheckType("qemu", _qemu_checks)]
+
+
+@engine.hookimpl
+def register_commands() -> list[CommandType]:
+    return [images.command]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .params import QemuParams, resolve
+from .params import QemuParams, boot_params, resolve
 
 DISPLAY_ARGS: dict[str, list[str]] = {
     "std": ["-vga", "std"],
@@ -65,8 +65,10 @@ def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir:
     """The full argv (``argv[0]`` is ``binary``) for ``params``.
 
     ``accel`` is already resolved ("kvm" or "tcg"); ``qmp_fd`` is QEMU's end of
-    the QMP socketpair, inherited by the child.
+    the QMP socketpair, inherited by the child.  A named image becomes its media
+    (:func:`~.params.boot_params`; raises when it is not installed).
     """
+    params = boot_params(params)
     argv = [binary, "-name", f"{escape(name)},debug-threads=on", "-no-user-config",
             "-accel", accel, "-M", escape(params.machine), "-m", str(params.memory),
             "-smp", str(params.cpus),

@@ -15,6 +15,8 @@ import attrs
 
 from engine.settings import setting
 
+from . import images
+
 DISPLAY_CHOICES = ("std", "virtio", "cirrus", "bochs", "none")
 
 
@@ -22,6 +24,9 @@ DISPLAY_CHOICES = ("std", "virtio", "cirrus", "bochs", "none")
 class QemuParams:
     """How to run one QEMU virtual machine as a tile."""
 
+    image: str | None = setting(None, doc="a named boot image instead of iso/kernel/disk paths; "
+                                "'geos image pull NAME' installs it (docs/images.md)",
+                                choices=images.names())
     iso: str | None = setting(None, doc="CD-ROM image to boot from (path)")
     disk: list[str] = setting(factory=list, doc="disk images, in order (paths); "
                               "changes are discarded unless persistent is true")
@@ -49,6 +54,23 @@ class QemuParams:
                             "off: no network device at all")
     extra_args: list[str] = setting(factory=list, doc="extra QEMU arguments, appended as-is")
 
+    def __attrs_post_init__(self) -> None:
+        if self.image is None:
+            return
+        try:
+            image = images.get(self.image)  # a scene's unknown name is caught by choices already
+        except images.ImageError as exc:
+            raise ValueError(str(exc)) from None
+        clash = [name for name in IMAGE_EXCLUDES if getattr(self, name)]
+        if clash:
+            raise ValueError(f"image and {'/'.join(clash)} both given: choose one")
+        if self.memory < image.memory:
+            raise ValueError(f"image {image.name} needs memory >= {image.memory} (got {self.memory})")
+
+
+# What an image provides: a tile naming an image cannot also set these.
+IMAGE_EXCLUDES = ("iso", "disk", "kernel", "initrd", "append")
+
 
 def resolve(path: str, scene_dir: Path) -> Path:
     """``path`` with ``~`` expanded, made absolute against ``scene_dir``."""
@@ -56,8 +78,28 @@ def resolve(path: str, scene_dir: Path) -> Path:
     return p if p.is_absolute() else Path(scene_dir) / p
 
 
+def boot_params(params: QemuParams) -> QemuParams:
+    """``params`` with a named image replaced by the media it boots (the same when none).
+
+    Raises :class:`images.ImageError` (one line) when the image is not installed.
+    """
+    if params.image is None:
+        return params
+    media = images.get(params.image).require()
+    return attrs.evolve(
+        params, image=None, iso=media.iso and str(media.iso),
+        kernel=media.kernel and str(media.kernel), initrd=media.initrd and str(media.initrd),
+        append=media.append, disk=[str(path) for path in media.disk],
+        disk_interface=media.disk_interface or params.disk_interface)
+
+
 def media(params: QemuParams, scene_dir: Path) -> list[tuple[str, Path, bool]]:
-    """(label, resolved path, needs write access) of every file the VM opens."""
+    """(label, resolved path, needs write access) of every file the VM opens.
+
+    A named image counts with its installed files (:func:`boot_params` raises when
+    it is not installed).
+    """
+    params = boot_params(params)
     items: list[tuple[str, Path, bool]] = []
     if params.iso:
         items.append(("iso", resolve(params.iso, scene_dir), False))
@@ -73,8 +115,13 @@ def media(params: QemuParams, scene_dir: Path) -> list[tuple[str, Path, bool]]:
 def check_media(params: QemuParams, scene_dir: Path) -> list[str]:
     """One-line reasons why the VM cannot start with these media; empty when fine.
 
-    e.g. ``"iso /srv/x.iso: No such file or directory"``.
+    e.g. ``"iso /srv/x.iso: No such file or directory"`` or ``"image alpine is not
+    installed: run 'geos image pull alpine'"``.
     """
+    try:
+        params = boot_params(params)
+    except images.ImageError as exc:
+        return [str(exc)]
     reasons: list[str] = []
     for label, path, writable in media(params, scene_dir):
         try:
