@@ -36,6 +36,10 @@ POWERDOWN_TIMEOUT = 10.0  # persistent disks: ACPI power-off before quit
 QUIT_TIMEOUT = 3.0
 KILL_TIMEOUT = 2.0
 TELEMETRY_PERIOD = 1.0
+LIVENESS_PERIOD = 0.25  # QMP ping interval (hang detection)
+LIVENESS_TIMEOUT = 1.25  # no answer within this: QEMU is hung
+EXIT_GRACE = 0.3  # a QEMU that is dying exits within this; tells a crash from a hang
+RECONNECT_ATTEMPTS = 3  # display reconnections per session before the tile is FAILED
 
 
 class VmSession:
@@ -62,6 +66,7 @@ class VmSession:
         self._vm_running = False
         self._frame_seen = False
         self._guest_shutdown = False
+        self._reconnects = 0
         self._run_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -148,7 +153,21 @@ class VmSession:
         if not await self._until_exit(self.monitor.connect(), QMP_CONNECT_TIMEOUT, "QMP"):
             return
         self.telemetry_cpu = CpuMeter(self.process.pid, await self.monitor.vcpu_threads())
-        # The display: one end to QEMU over QMP, the other to our client thread.
+        ready = await self._connect_display()
+        if not await self._until_exit(ready, DISPLAY_TIMEOUT, "display"):
+            return
+        status = await self.monitor.execute("query-status")
+        self._vm_running = bool(status.get("running"))
+        if not self._vm_running and status.get("status") in ("paused", "prelaunch"):
+            self._report(TileState.PAUSED, status.get("status", ""))
+        self._maybe_running()
+        self._spawn_task(self._telemetry_loop())
+        self._spawn_task(self._liveness_loop())
+        log.info("%s: QEMU up in %.2f s (accel %s, transport offered: %s)", self.ctx.name,
+                 loop.time() - self.started_at, self.accel, "shm" if self.shm else "inline")
+
+    async def _connect_display(self) -> asyncio.Future:
+        """A new display client on a new QMP ``add_client`` socket; the future says when it is up."""
         d_ours, d_theirs = socket.socketpair()
         try:
             await self.monitor.add_display_client(d_theirs)
@@ -158,17 +177,7 @@ class VmSession:
                                      on_disabled=self._on_display_disabled,
                                      on_closed=self._on_display_closed)
         self.display.notify_next_frame(self._on_frame_threadsafe)
-        ready = asyncio.wrap_future(self.display.start(d_ours))
-        if not await self._until_exit(ready, DISPLAY_TIMEOUT, "display"):
-            return
-        status = await self.monitor.execute("query-status")
-        self._vm_running = bool(status.get("running"))
-        if not self._vm_running and status.get("status") in ("paused", "prelaunch"):
-            self._report(TileState.PAUSED, status.get("status", ""))
-        self._maybe_running()
-        self._spawn_task(self._telemetry_loop())
-        log.info("%s: QEMU up in %.2f s (accel %s, transport offered: %s)", self.ctx.name,
-                 loop.time() - self.started_at, self.accel, "shm" if self.shm else "inline")
+        return asyncio.wrap_future(self.display.start(d_ours))
 
     async def _until_exit(self, awaitable, timeout: float, what: str) -> bool:
         """Await ``awaitable`` unless QEMU exits first; False (and FAILED) on failure."""
@@ -233,6 +242,38 @@ class VmSession:
 
     def _on_display_closed(self, reason: str) -> None:  # display thread
         log.debug("%s: %s", self.ctx.name, reason)
+        self._loop_call(self._display_lost, self.display, reason)
+
+    def _display_lost(self, display: DisplayClient | None, reason: str) -> None:
+        if display is None or display is not self.display or self._stopping:
+            return  # an old client, or QEMU is being stopped on purpose
+        self._spawn_task(self._reconnect_display(display, reason))
+
+    async def _reconnect_display(self, lost: DisplayClient, reason: str) -> None:
+        """The display connection went away while QEMU may still run: connect anew.
+
+        A QEMU that died closes the connection first; its exit is reported by
+        ``_watch_exit``, so wait briefly for it before reconnecting.  After
+        RECONNECT_ATTEMPTS the tile is FAILED with the reason; QEMU is left running
+        (a guest must not be taken down by our display), so restart or stop it.
+        """
+        if await self.process.wait(EXIT_GRACE) is not None or self._stopping:
+            return
+        await asyncio.to_thread(lost.close)
+        self._reconnects += 1
+        if self._reconnects > RECONNECT_ATTEMPTS:
+            self._fail(f"{reason}; reconnect limit ({RECONNECT_ATTEMPTS}) reached")
+            return
+        log.warning("%s: %s; reconnecting (%d of %d)", self.ctx.name, reason, self._reconnects,
+                    RECONNECT_ATTEMPTS)
+        try:
+            ready = await self._connect_display()
+            await asyncio.wait_for(ready, DISPLAY_TIMEOUT)
+        except (DisplayError, MonitorError, asyncio.TimeoutError) as exc:
+            if not self._stopping and self.process.alive:
+                self._fail(f"{reason}; reconnecting failed: {str(exc) or 'timed out'}")
+            return
+        log.info("%s: display reconnected", self.ctx.name)
 
     def _on_event(self, name: str, data: dict) -> None:
         """QMP events -> tile state (backend loop)."""
@@ -269,6 +310,31 @@ class VmSession:
             self._report(TileState.STOPPED, "guest powered off")
         else:
             self._fail(self.process.exit_reason())
+
+    async def _liveness_loop(self) -> None:
+        """Ping QMP; a QEMU whose main loop stops answering is hung: FAILED, then killed.
+
+        QEMU's main loop serves QMP, the display and device emulation, so no answer
+        within LIVENESS_TIMEOUT means the VM is frozen (SIGSTOP, a deadlock).  The
+        timeout is above the 1 s QEMU itself may block on our ScanoutMap reply, the
+        longest a healthy QEMU keeps its loop busy for us; a hang shows within
+        LIVENESS_PERIOD + LIVENESS_TIMEOUT (1.5 s).
+        """
+        while True:
+            await asyncio.sleep(LIVENESS_PERIOD)
+            try:
+                await asyncio.wait_for(self.monitor.execute("query-status"), LIVENESS_TIMEOUT)
+                continue
+            except asyncio.TimeoutError:
+                reason = f"no answer to query-status within {LIVENESS_TIMEOUT} s"
+                dead = not self.process.alive
+            except MonitorError as exc:  # QMP closed: usually QEMU exiting
+                reason = str(exc)
+                dead = await self.process.wait(EXIT_GRACE) is not None
+            if not (self._stopping or dead):  # an exit is reported by _watch_exit
+                self._fail(f"QEMU not answering QMP ({reason}); killed")
+                self.process.kill()
+            return
 
     async def _telemetry_loop(self) -> None:
         rate = RateMeter()

@@ -1,0 +1,119 @@
+"""QEMU faults against a real QEMU (memtest86+ under TCG): hangs, dropped displays, stalls.
+
+SIGKILL, a crash at start and cleanup on exit are in tests/qemu (test_qemu_source.py,
+test_cleanup.py); docs/reliability.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from engine.tiles import TileState
+from plugins.qemu.params import QemuParams
+from plugins.qemu.source import QemuSource
+
+pytestmark = pytest.mark.qemu
+
+
+def start(sources, make_ctx, iso, name="vm", **params):
+    ctx = make_ctx(name)
+    params.setdefault("memory", 64)
+    source = QemuSource(ctx, QemuParams(iso=str(iso), **params))
+    sources.append(source)
+    source.start()
+    return ctx, source
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_hung_qemu_fails_within_2_s_is_killed_and_restarts(sources, make_ctx, memtest_iso,
+                                                           wait_for):
+    ctx, source = start(sources, make_ctx, memtest_iso)
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    pid = source.pid
+    os.kill(pid, signal.SIGSTOP)  # QEMU's main loop stops: QMP no longer answers
+    wait_for(lambda: ctx.state is TileState.FAILED, timeout=2, what="FAILED within 2 s")
+    assert ctx.reason == "QEMU not answering QMP (no answer to query-status within 1.25 s); killed"
+    wait_for(lambda: gone(pid), timeout=2, what="the hung QEMU killed")
+    assert ctx.state is TileState.FAILED and ctx.reason.startswith("QEMU not answering QMP")
+    source.restart()
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+    assert source.pid != pid
+
+
+def test_a_paused_vm_is_not_mistaken_for_a_hang(sources, make_ctx, memtest_iso, wait_for):
+    ctx, source = start(sources, make_ctx, memtest_iso)
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    source.pause().result(5)
+    wait_for(lambda: ctx.state is TileState.PAUSED, what="PAUSED")
+    pings = source.session.monitor
+    deadline = time.monotonic() + 2.0  # four liveness periods
+    while time.monotonic() < deadline:
+        assert ctx.state is TileState.PAUSED, ctx.reason
+        time.sleep(0.05)
+    assert pings.connected and not gone(source.pid)
+
+
+def _drop_listener(display) -> None:
+    """Cut the listener connection under the display client, as a peer reset would."""
+    display._loop.call_soon_threadsafe(display._listener_bus._sock.shutdown, socket.SHUT_RDWR)
+
+
+def test_dropped_display_connection_reconnects_and_frames_flow(sources, make_ctx, memtest_iso,
+                                                               wait_for):
+    ctx, source = start(sources, make_ctx, memtest_iso)
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    first = source.display
+    _drop_listener(first)
+    wait_for(lambda: source.display is not first and source.display.console_id is not None,
+             timeout=5, what="a new display client")
+    second = source.display
+    wait_for(lambda: second.stats.frames > 0, timeout=5, what="frames on the new connection")
+    assert not first.running
+    assert ctx.state is TileState.RUNNING
+    assert source.qmp("query-status").result(5)["running"]
+
+
+def test_display_that_keeps_dropping_fails_the_tile_but_leaves_the_vm(sources, make_ctx,
+                                                                      memtest_iso, wait_for,
+                                                                      monkeypatch):
+    from plugins.qemu import session as session_mod
+    monkeypatch.setattr(session_mod, "RECONNECT_ATTEMPTS", 1)
+    ctx, source = start(sources, make_ctx, memtest_iso)
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    first = source.display
+    _drop_listener(first)
+    wait_for(lambda: source.display is not first and source.display.stats.frames > 0, timeout=5,
+             what="reconnected")
+    _drop_listener(source.display)
+    wait_for(lambda: ctx.state is TileState.FAILED, timeout=5, what="FAILED")
+    assert ctx.reason == "display connection lost (EOFError); reconnect limit (1) reached"
+    assert not gone(source.pid)  # the guest keeps running; restart or stop is the user's call
+    source.restart()
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+
+
+def test_stalled_display_thread_does_not_freeze_the_vm(sources, make_ctx, memtest_iso, wait_for):
+    """Frames are NO_REPLY messages: a stalled reader must not block QEMU's main loop."""
+    ctx, source = start(sources, make_ctx, memtest_iso, transport="inline")
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    display = source.display
+    display._loop.call_soon_threadsafe(time.sleep, 3.0)  # the display thread stops reading
+    started = time.monotonic()
+    for _ in range(5):
+        source.qmp("query-status").result(1.0)  # QEMU answers while our reader is stalled
+    assert time.monotonic() - started < 2.5
+    frames = display.stats.frames
+    wait_for(lambda: display.stats.frames > frames, timeout=10, what="frames after the stall")
+    assert ctx.state is TileState.RUNNING
