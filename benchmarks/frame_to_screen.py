@@ -1,0 +1,83 @@
+"""Benchmark 2: frame arrival -> texture updated -> frame presented, with 1, 4 and 16 live tiles.
+
+Each tile is a ``bench-churn`` guest redrawing its whole 640x480 screen 30 times a
+second.  The shell runs its real main loop (headless EGL, 60 Hz pacing, uploads
+woken by the mailbox); instrumentation records when each frame was published,
+when its texture upload returned, and when the frame that shows it was finished
+(``glFinish`` after the tick: a headless pbuffer has no swap).  Streaming is off
+here, so every frame takes the full-rate path (with streaming on, the focused tile
+does; smaller tiles are rate-limited on purpose, see benchmark 6).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks.common import main, percentile, table
+from benchmarks.shellbench import Shells, churn, run_loop, wait_for_textures, wall
+
+TEXTURE_P50_TARGET_MS = 1.0
+PRESENT_P99_TARGET_MS = 1000 / 60
+
+
+def measure(shells: Shells, tiles: int, seconds: float) -> dict[str, Any]:
+    from pyglet import gl
+
+    from plugins.tiles import layer as tiles_layer
+
+    shell = shells.open(wall([churn() for _ in range(tiles)], streaming=False))
+    wait_for_textures(shell)
+    pending: list[float] = []  # publish times uploaded since the last present
+    to_texture: list[float] = []
+    to_present: list[float] = []
+    base = tiles_layer.StreamTexture
+
+    class TimedTexture(base):
+        def upload(self, frame):  # noqa: ANN001, ANN202 - as the base
+            result = base.upload(self, frame)
+            now = time.monotonic()
+            source = self._tile_source
+            published = source.times[frame.serial - 1]
+            to_texture.append((now - published) * 1000)
+            pending.append(published)
+            return result
+
+    for tile in shell.tiles:
+        tile.texture.__class__ = TimedTexture
+        tile.texture._tile_source = tile.source
+
+    def after_tick(drawn: bool) -> None:
+        if drawn:
+            gl.glFinish()
+            now = time.monotonic()
+            to_present.extend((now - p) * 1000 for p in pending)
+            pending.clear()
+
+    run_loop(shell, seconds, after_tick)
+    fps = shell.stats.fps
+    shells.close_all()
+    return {"tiles": tiles, "uploads": len(to_texture), "tex_p50": percentile(to_texture, 50),
+            "tex_p99": percentile(to_texture, 99), "present_p50": percentile(to_present, 50),
+            "present_p99": percentile(to_present, 99), "fps": fps}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    seconds = 3.0 if quick else 6.0
+    rows = []
+    with Shells() as shells:
+        for tiles in (1, 4, 16):
+            r = measure(shells, tiles, seconds)
+            rows.append([tiles, r["uploads"], r["tex_p50"], r["tex_p99"], r["present_p50"], r["present_p99"],
+                         r["fps"]])
+    return {
+        "title": "2. Frame to screen (arrival -> texture -> presented), 640x480 guests at 30 fps, 1280x720",
+        "tables": {"": table(["tiles", "frames uploaded", "to texture p50 ms", "p99 ms", "to present p50 ms",
+                              "p99 ms", "shell FPS"], rows)},
+        "targets": [f"to texture p50 <= {TEXTURE_P50_TARGET_MS} ms",
+                    f"to present p99 <= {PRESENT_P99_TARGET_MS:.1f} ms (one frame at 60 Hz)"],
+    }
+
+
+if __name__ == "__main__":
+    main(run)
