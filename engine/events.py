@@ -18,6 +18,7 @@ class ShellEvents(pyglet.event.EventDispatcher):
 
 ShellEvents.register_event_type("on_frames_ready")
 ShellEvents.register_event_type("on_state_change")
+ShellEvents.register_event_type("on_call")
 
 
 def connect_window_events(shell: Any) -> None:

@@ -66,7 +66,7 @@ def tile_runtime_dir(tile: str, pid: int | None = None) -> Path:
     return ensure_private_dir(shell_runtime_dir(pid) / safe)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,7 +85,7 @@ def clean_stale(root: Path | None = None) -> list[Path]:
     for entry in root.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        if entry.is_symlink() or not entry.is_dir() or _alive(int(entry.name)):
+        if entry.is_symlink() or not entry.is_dir() or alive(int(entry.name)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)

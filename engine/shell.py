@@ -13,6 +13,7 @@ which disables its plugin after repeated failures, and the map keeps running.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import shutil
 import time
@@ -99,7 +100,8 @@ class Shell:
         from engine.events import ShellEvents
 
         self._events = ShellEvents()
-        self._events.push_handlers(on_frames_ready=self._on_frames_ready, on_state_change=self._on_state_change)
+        self._events.push_handlers(on_frames_ready=self._on_frames_ready, on_state_change=self._on_state_change,
+                                   on_call=self._on_call)
         self._deadline = 0.0
         rundir.clean_stale()  # leftovers of shells that died without cleaning up
         self.run_dir = rundir.shell_runtime_dir()
@@ -159,6 +161,21 @@ class Shell:
 
     def _state_from_any_thread(self, change: StateChange) -> None:
         self.pyglet.app.platform_event_loop.post_event(self._events, "on_state_change", change)
+
+    def call_soon(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        """Run ``fn`` on the main loop (from any thread); the future gets its result."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.pyglet.app.platform_event_loop.post_event(self._events, "on_call", fn, future)
+        return future
+
+    @staticmethod
+    def _on_call(fn: Callable[[], Any], future: concurrent.futures.Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except Exception as exc:  # handed to the caller, who reports it
+            future.set_exception(exc)
 
     def _on_frames_ready(self) -> None:
         self._wake_pending = False
@@ -283,9 +300,22 @@ class Shell:
         return None
 
     def focus(self, tile: Tile | None) -> None:
+        """Focus ``tile`` (None: the map); sinks with ``on_focus_changed`` are told."""
         if tile is not self.focused:
             log.info("focus: %s", tile.name if tile else "map")
-            self.focused = tile
+            old, self.focused = self.focused, tile
+            for plugin, sink in list(self.sinks):
+                handler = getattr(sink, "on_focus_changed", None)
+                if handler is not None:
+                    self._guarded(plugin, "on_focus_changed", lambda h=handler: h(old, tile))
+
+    def find_tile(self, name: str) -> Tile:
+        """A tile by id, title or 1-based number; KeyError naming the tiles otherwise."""
+        for tile in self.tiles:
+            if name in (tile.name, tile.title, str(tile.index + 1)):
+                return tile
+        known = ", ".join(tile.name for tile in self.tiles) or "none"
+        raise KeyError(f"no tile {name!r} (tiles: {known})")
 
     def toggle_fullscreen(self) -> None:
         if not self.options.headless:

@@ -104,6 +104,7 @@ class SceneRunner:
 
         for _ in range(count):
             pyglet.app.platform_event_loop.dispatch_posted_events()
+            pyglet.clock.tick()  # what pyglet.app.run does between frames: scheduled calls
             shell.tick(1.0 / shell.scene.window.fps)
 
     def _write(self, text: str) -> Path:

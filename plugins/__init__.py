@@ -12,4 +12,5 @@ BUILTIN_PLUGINS: list[tuple[str, str]] = [
     ("effects", "plugins.effects"),
     ("pattern", "plugins.pattern"),
     ("qemu", "plugins.qemu"),
+    ("input", "plugins.input"),
 ]

@@ -345,7 +345,7 @@ class DisplayClient:
         iface, changed = msg.body[0], msg.body[1]
         if iface == MOUSE_IFACE and "IsAbsolute" in changed:
             self._is_absolute = bool(changed["IsAbsolute"].value)
-            log.debug("%s: mouse is %s", self.name, "absolute" if self._is_absolute else "relative")
+            log.info("%s: mouse is %s", self.name, "absolute" if self._is_absolute else "relative")
         elif iface == KEYBOARD_IFACE and "Modifiers" in changed:
             self._modifiers = int(changed["Modifiers"].value)
         elif iface == CONSOLE_IFACE and ("Width" in changed or "Height" in changed):

@@ -8,7 +8,8 @@ shell discovers with ``getattr``:
 * lifecycle: :meth:`pause`, :meth:`resume`, :meth:`reset`, :meth:`powerdown`
   (return a ``concurrent.futures.Future``; never block);
 * input: :meth:`key_press` ... :meth:`mouse_release`, :attr:`is_absolute`,
-  :attr:`keyboard_modifiers` (queued to the display thread; never block);
+  :attr:`keyboard_modifiers` (queued to the display thread; never block; keys fall
+  back to QMP ``input-send-event`` while the D-Bus display is not connected);
 * cursor: :attr:`cursor` (:class:`~.dbus_display.Cursor` or None) and
   :attr:`cursor_pos` (:class:`~.dbus_display.CursorPos` or None);
 * :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``.
@@ -161,12 +162,24 @@ class QemuSource(FrameSource):
         return display.keyboard_modifiers if display is not None else 0
 
     def key_press(self, qnum: int) -> None:
-        if (display := self.display) is not None:
-            display.key_press(qnum)
+        self._key(qnum, down=True)
 
     def key_release(self, qnum: int) -> None:
-        if (display := self.display) is not None:
-            display.key_release(qnum)
+        self._key(qnum, down=False)
+
+    def _key(self, qnum: int, down: bool) -> None:
+        """Through the D-Bus Keyboard; over QMP ``input-send-event`` while it is not there."""
+        display = self.display
+        if display is not None and display.console_id is not None:
+            (display.key_press if down else display.key_release)(qnum)
+            return
+        event = {"type": "key", "data": {"down": down, "key": {"type": "number", "data": int(qnum)}}}
+        future = self.qmp("input-send-event", {"events": [event]})
+        future.add_done_callback(self._log_input_failure)
+
+    def _log_input_failure(self, future: concurrent.futures.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.debug("%s: input-send-event failed: %s", self.ctx.name, future.exception())
 
     def mouse_set_abs(self, x: int, y: int) -> None:
         if (display := self.display) is not None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.xvfb.helpers import LogWatcher, xdotool
 
 pytestmark = pytest.mark.xvfb
 
@@ -20,35 +19,6 @@ camera: {x: 400, y: 300, zoom: 1, fit: false}
 tiles:
   - {id: card, title: Card, position: [0, 0], size: [640, 480], source: {type: pattern, rate: 30}}
 """
-
-
-class LogWatcher:
-    """Collects a process's stderr lines on a thread; ``wait_for`` polls them."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        for line in process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def mark(self) -> int:
-        """A position in the log; ``wait_for(..., since=mark)`` looks only at later lines."""
-        return len(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 20, since: int = 0) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines[since:]):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no log line with {text!r} in {timeout} s; got: {self.lines[-10:]}")
-            time.sleep(0.05)
-
-
-def xdotool(display: str, *args: str) -> str:
-    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True,
-                          capture_output=True, text=True, timeout=30).stdout.strip()
 
 
 def test_window_receives_key_and_mouse_events_and_closes_cleanly(xvfb_display, tmp_path):

@@ -1,0 +1,83 @@
+"""Input bridge: keyboard and mouse from the map into the focused VM.
+
+:mod:`.keymap` maps pyglet's key symbols to QEMU's key codes, :mod:`.bridge` is the
+input sink that feeds the focused tile's VM, :mod:`.hint` draws the "how to get
+back to the map" line, :mod:`.control` serves ``geos type`` / ``geos keys``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+import engine
+from engine.registry import CommandType, InputSinkType, LayerType
+from engine.settings import setting
+
+CHORDS = ("ctrl+alt", "ctrl+shift", "ctrl+alt+shift", "ctrl+super", "shift+super")
+
+
+@attrs.define(frozen=True)
+class InputOptions:
+    """Options of the input bridge (``plugins.options.input`` in a scene)."""
+
+    release_chord: str = setting("ctrl+alt", doc="keys that, pressed and released together, "
+                                 "give the keyboard back to the map", choices=CHORDS)
+
+
+_servers: dict[int, Any] = {}  # id(shell) -> ControlServer
+
+
+def _options(shell: Any) -> InputOptions:
+    return shell.scene.plugins.options.get("input") or InputOptions()
+
+
+def _make_bridge(shell: Any) -> Any:
+    from plugins.input.bridge import InputBridge
+
+    return InputBridge(shell, chord=tuple(_options(shell).release_chord.split("+")))
+
+
+def _bridge_of(shell: Any) -> Any:
+    from plugins.input.bridge import InputBridge
+
+    return next(sink for _, sink in shell.sinks if isinstance(sink, InputBridge))
+
+
+@engine.hookimpl
+def plugin_options() -> type:
+    return InputOptions
+
+
+@engine.hookimpl
+def register_input_sinks() -> list[InputSinkType]:
+    return [InputSinkType("vm-input", priority=100, factory=_make_bridge)]
+
+
+@engine.hookimpl
+def register_layers() -> list[LayerType]:
+    from plugins.input.hint import HintLayer
+
+    return [LayerType("input-hint", order=95, factory=HintLayer)]
+
+
+@engine.hookimpl
+def register_commands() -> list[CommandType]:
+    from plugins.input.commands import COMMANDS
+
+    return COMMANDS
+
+
+@engine.hookimpl
+def scene_loaded(shell: Any, scene: Any) -> None:
+    from plugins.input.control import ControlServer
+
+    _servers[id(shell)] = ControlServer(shell, _bridge_of(shell))
+
+
+@engine.hookimpl
+def scene_closing(shell: Any, scene: Any) -> None:
+    server = _servers.pop(id(shell), None)
+    if server is not None:
+        server.close()

@@ -1,0 +1,187 @@
+"""A user types into and clicks on a real VM through the real window (Xvfb + xdotool).
+
+X events -> pyglet window -> input bridge -> QEMU's D-Bus Keyboard/Mouse -> the
+tiny Linux guest.  What the guest saw comes back on its serial log: the output of
+the command typed on its VGA console, and ``evread`` lines for the tablet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.camera import Camera, WorldRect
+from engine.tiles import TITLE_BAR_HEIGHT
+from tests.conftest import ROOT
+from tests.xvfb.helpers import LogWatcher, xdotool
+
+pytestmark = [pytest.mark.xvfb, pytest.mark.qemu]
+
+TINY_ISO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "geometry-os/images/tiny-linux.iso"
+WIDTH, HEIGHT = 800, 600
+GUEST = (720, 400)  # VGA text mode
+FAR_TILE = (2600.0, 0.0, 320.0, 240.0)
+
+SCENE = """
+window: {{title: geos-vm-input, width: {w}, height: {h}, fps: 30}}
+camera: {{x: 360, y: 200, zoom: 1, fit: false}}
+tiles:
+  - id: linux
+    title: Linux
+    position: [0, 0]
+    size: [720, 400]
+    source:
+      type: qemu
+      iso: {iso}
+      memory: 128
+      accel: tcg
+      serial: {serial}
+      extra_args: [-fw_cfg, "name=opt/geos/run,string=evread"]
+  - {{id: far, title: Far, position: [{fx}, {fy}], size: [{fw}, {fh}], source: {{type: pattern, rate: 0}}}}
+"""
+
+
+class SerialLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def text(self) -> str:
+        try:
+            return self.path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern: str, timeout: float = 60, since: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.text()[since:])
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"serial log: no {pattern!r} in {timeout} s; tail: {self.text()[-600:]!r}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def vm_shell(xvfb_display, tmp_path):
+    if not TINY_ISO.exists():
+        pytest.fail(f"{TINY_ISO} missing: run tools/dev setup (guests/tiny-linux/build.sh builds it)")
+    serial = tmp_path / "serial.log"
+    scene = tmp_path / "vm-input.yaml"
+    fx, fy, fw, fh = FAR_TILE
+    scene.write_text(SCENE.format(w=WIDTH, h=HEIGHT, iso=TINY_ISO, serial=serial, fx=fx, fy=fy, fw=fw, fh=fh))
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    process = subprocess.Popen([sys.executable, "-m", "engine", "-v", "run", "--no-dev", str(scene)], cwd=ROOT,
+                               env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    log = LogWatcher(process)
+    try:
+        window = xdotool(xvfb_display, "search", "--sync", "--name", "geos-vm-input")
+        xdotool(xvfb_display, "windowfocus", "--sync", window)
+        yield xvfb_display, window, log, SerialLog(serial)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert not any("Traceback" in line for line in log.lines)
+
+
+def screen_of_guest(camera: Camera, gx: float, gy: float) -> tuple[int, int]:
+    """The window pixel over the centre of guest pixel (gx, gy) (tile at the origin, 1:1)."""
+    sx, sy = camera.world_to_screen(gx + 0.5, gy + 0.5)
+    return int(sx), int(sy)
+
+
+def guest_of_screen(camera: Camera, sx: int, sy: int) -> tuple[int, int]:
+    """What the bridge must send for a click at window pixel (sx, sy)."""
+    wx, wy = camera.screen_to_world(sx + 0.5, sy + 0.5)  # X reports the pixel; pyglet its corner
+    return min(int(wx), GUEST[0] - 1), min(int(wy), GUEST[1] - 1)
+
+
+def tablet(value: int, size: int) -> int:
+    return value * 0x7FFF // size  # QEMU scales console pixels to 0..32767 (qemu_input_scale_axis)
+
+
+def last_abs(text: str) -> tuple[int | None, int | None]:
+    """The guest pointer's last absolute X and Y in evread's output."""
+    xs = re.findall(r"EV type=3 code=0 value=(\d+)", text)
+    ys = re.findall(r"EV type=3 code=1 value=(\d+)", text)
+    return (int(xs[-1]) if xs else None, int(ys[-1]) if ys else None)
+
+
+def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
+    display, window, log, serial = vm_shell
+    serial.wait_for(r'EVREAD open \S+ name="[^"]*Tablet[^"]*" abs_x=', timeout=90)
+    log.wait_for("linux: mouse is absolute", timeout=30)
+
+    def key(*names: str) -> None:
+        xdotool(display, "key", "--window", window, "--delay", "40", *names)
+
+    def type_(text: str) -> None:
+        xdotool(display, "type", "--window", window, "--delay", "40", text)
+
+    def click_at(sx: int, sy: int, button: str = "1") -> None:
+        xdotool(display, "mousemove", "--window", window, str(sx), str(sy), "click", button)
+
+    def focus_vm(camera: Camera) -> None:
+        mark = log.mark()
+        click_at(*screen_of_guest(camera, 360, 200))  # the first click only focuses
+        log.wait_for("focus: linux", since=mark)
+
+    camera = Camera(WIDTH, HEIGHT, 360, 200, 1)
+    focus_vm(camera)
+
+    # Type on the VGA console (tty1): Tab completion, shifted symbols, Backspace, and an
+    # edit in the middle of the line with the arrow keys.  The result goes to serial.
+    mark = len(serial.text())
+    type_("ech")
+    key("Tab")
+    type_("GEOS-'A!b@#%^&*()_+{}:<>?~|\"'-zq")
+    key("BackSpace", "BackSpace")
+    type_("ok > /dev/ttyS0")
+    key(*["Left"] * len(" > /dev/ttyS0"))
+    type_("-mid")
+    key("Return")
+    serial.wait_for(re.escape("GEOS-A!b@#%^&*()_+{}:<>?~|\"-ok-mid"), timeout=30, since=mark)
+
+    # A key held while focus leaves is released in the guest (KEY_LEFTSHIFT = 42).
+    mark = len(serial.text())
+    xdotool(display, "keydown", "--window", window, "shift")
+    serial.wait_for(r"EV type=1 code=42 value=1", timeout=10, since=mark)
+    focus_mark = log.mark()
+    click_at(400, 580)  # empty map below the tile
+    log.wait_for("focus: map", since=focus_mark)
+    serial.wait_for(r"EV type=1 code=42 value=0", timeout=10, since=mark)
+    xdotool(display, "keyup", "--window", window, "shift")
+
+    # Clicks at known window pixels reach the guest's tablet where the camera says, at
+    # zoom 1 and after "fit all" (the far tile makes the VM small).
+    for fit in (False, True):
+        if fit:
+            key("0")
+            far = WorldRect(*FAR_TILE)
+            camera.set(*camera.fit_target(WorldRect(0.0, -TITLE_BAR_HEIGHT, far.x + far.w, GUEST[1] + TITLE_BAR_HEIGHT)))
+            assert camera.zoom < 0.5
+        focus_vm(camera)
+        for gx, gy, button, code in ((100, 50, "1", 272), (600, 333, "3", 273)):
+            sx, sy = screen_of_guest(camera, gx, gy)
+            want_x, want_y = guest_of_screen(camera, sx, sy)
+            expected = (tablet(want_x, GUEST[0]), tablet(want_y, GUEST[1]))
+            deadline = time.monotonic() + 20
+            while True:  # the camera may still be flying to "fit all": click until it has landed
+                mark = len(serial.text())
+                click_at(sx, sy, button)
+                serial.wait_for(f"EV type=1 code={code} value=0", timeout=10, since=mark)
+                text = serial.text()
+                pressed_at = text.rindex(f"EV type=1 code={code} value=1")
+                if last_abs(text[:pressed_at]) == expected or time.monotonic() > deadline:
+                    break
+            assert last_abs(text[:pressed_at]) == expected, (camera.zoom, sx, sy)
