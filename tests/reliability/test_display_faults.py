@@ -1,0 +1,106 @@
+"""The display client against a fake QEMU (tests/fakes/display_peer.py): stalls and drops.
+
+QEMU's main loop is frozen while a listener handshake is pending, so every wait of
+the client is bounded; a peer that stops answering at any handshake step gives a
+DisplayError naming the step, within the bound, and the client's thread ends.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.frames import FrameMailbox
+from plugins.qemu import dbus_display as dd
+from plugins.qemu.pixels import PIXMAN_X8R8G8B8
+from tests.fakes.display_peer import FakeDisplayPeer
+
+BOUND = 0.5  # the client's handshake timeouts in these tests
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch):
+    monkeypatch.setattr(dd, "CONNECT_TIMEOUT", BOUND)
+    monkeypatch.setattr(dd, "CALL_TIMEOUT", BOUND)
+
+
+def connect(peer: FakeDisplayPeer, **kwargs) -> tuple[dd.DisplayClient, concurrent.futures.Future]:
+    client = dd.DisplayClient("fake", FrameMailbox(), **kwargs)
+    return client, client.start(peer.client_sock)
+
+
+@pytest.mark.parametrize("stall,message", [
+    ("auth", "D-Bus display connection failed: timed out"),
+    ("getall", f"GetAll {dd.VM_IFACE} on {dd.VM_PATH}: timed out"),
+    ("register", "RegisterListener handshake timed out"),
+    ("listener_auth", "RegisterListener handshake timed out"),
+])
+def test_a_stalled_handshake_fails_within_the_bound(short_timeouts, stall, message):
+    peer = FakeDisplayPeer(stall=stall)
+    client, ready = connect(peer)
+    started = time.monotonic()
+    try:
+        with pytest.raises(dd.DisplayError) as info:
+            ready.result(5)
+        assert str(info.value) == message
+        assert time.monotonic() - started < 2 * BOUND + 0.5
+    finally:
+        client.close()
+        peer.close()
+    assert not client.running
+
+
+def test_full_handshake_then_frames(short_timeouts):
+    peer = FakeDisplayPeer(8, 4)
+    client, ready = connect(peer, shm=True)
+    try:
+        ready.result(5)
+        assert peer.ready.wait(5)
+        assert peer.listener_props == {"Interfaces": [dd.UNIX_MAP_IFACE]}
+        assert client.console_size == (8, 4)
+        img = np.arange(8 * 4 * 4, dtype=np.uint8).reshape(4, 8, 4)
+        peer.call("Scanout", "uuuuay", [8, 4, 32, PIXMAN_X8R8G8B8, img.tobytes()], reply=False)
+        peer.sync()
+        assert np.array_equal(client.mailbox.peek_pixels(), img)
+        client.key_press(0x1E)
+        deadline = time.monotonic() + 5
+        while not peer.inputs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert peer.inputs == [(dd.KEYBOARD_IFACE, "Press", [0x1E])]
+    finally:
+        client.close()
+        peer.close()
+
+
+def test_no_graphic_console_is_a_clear_error(short_timeouts):
+    peer = FakeDisplayPeer(console_type="Text")
+    client, ready = connect(peer)
+    try:
+        with pytest.raises(dd.DisplayError, match=r"QEMU has no graphic console"):
+            ready.result(5)
+    finally:
+        client.close()
+        peer.close()
+
+
+def test_a_dropped_connection_is_reported_once_and_the_thread_ends(short_timeouts):
+    closed: list[str] = []
+    peer = FakeDisplayPeer()
+    client, ready = connect(peer, on_closed=closed.append)
+    try:
+        ready.result(5)
+        assert peer.ready.wait(5)
+        peer.drop()
+        deadline = time.monotonic() + 2
+        while not closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert closed == ["display connection lost (EOFError)"]
+        client.key_press(1)  # input after the drop is dropped, never raises or blocks
+    finally:
+        client.close()
+        peer.close()
+    assert not client.running and not any(t.name == "qemu-display-fake" for t in threading.enumerate())
