@@ -22,8 +22,14 @@ class SceneError(Exception):
     """A scene that cannot be used; ``lines`` holds one ``file:line: path: reason`` each."""
 
     def __init__(self, lines: list[str]):
+        lines = [one_line(line) for line in lines]
         super().__init__("\n".join(lines))
         self.lines = lines
+
+
+def one_line(text: str) -> str:
+    """``text`` with characters that would break or hide a line escaped (keys echo the file)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -59,8 +65,12 @@ def load_scene(path: Path | str, host: PluginHost) -> Scene:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise SceneError([f"{label}:{line}: yaml: {exc.problem or exc.context}"]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; it has no mark, only a position
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SceneError([f"{label}:{line}: yaml: unacceptable character #x{char:04x}: {exc.reason}"]) from None
     except yaml.YAMLError as exc:
-        raise SceneError([f"{label}:1: yaml: {exc}"]) from None
+        raise SceneError([f"{label}:1: yaml: {str(exc).splitlines()[0]}"]) from None
     if root is None:
         raise SceneError([f"{label}:1: scene: the file is empty; expected a mapping with 'tiles'"])
 
@@ -122,6 +132,9 @@ def _structure_options(root: yaml.Node, host: PluginHost, st: Structurer) -> dic
         return {}
     structured: dict[str, Any] = {}
     for key_node, value_node in options_node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            st.problem(key_node, "plugins.options", "plugin names must be plain strings")
+            continue
         name = key_node.value
         where = join("plugins.options", name)
         cls = host.registry.options.get(name)

@@ -92,7 +92,11 @@ class Structurer:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if tp is Any:
-            return yaml.SafeLoader("").construct_object(node, deep=True)
+            try:
+                return yaml.SafeLoader("").construct_object(node, deep=True)
+            except yaml.MarkedYAMLError as exc:  # e.g. a list as a mapping key
+                self.problem(node, path, f"yaml: {exc.problem or exc.context}")
+                raise Invalid from None
         if origin in (Union, types.UnionType):
             return self._union(node, args, path)
         if attrs.has(tp):

@@ -149,6 +149,11 @@ FIRST = {
        calls=st.lists(listener_call(), min_size=1, max_size=8))
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzzed_listener_calls_never_break_the_client(first, calls):
+    run_calls(first, calls)
+
+
+def run_calls(first: str | None, calls: list) -> None:
+    """One connection to a fake peer, ``calls`` on it, the properties checked after each."""
     closed: list[str] = []
     peer = FakeDisplayPeer(16, 8)
     client = dd.DisplayClient("fuzz", FrameMailbox(), shm=True, on_closed=closed.append)
