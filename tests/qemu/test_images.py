@@ -164,7 +164,7 @@ def test_image_path_and_errors(cache, capsys):
 def fake_image(cache: Path, *installers) -> Image:
     layouts = tuple(Layout(f"src{i}", BootMedia(iso=Path(f"img{i}.iso")), install)
                     for i, install in enumerate(installers))
-    return Image("fake", "a test image", memory=16, layouts=layouts, how_to_install="wish")
+    return Image("fake", memory=16, layouts=layouts, how_to_install="wish")
 
 
 def unavailable(media: BootMedia) -> None:
@@ -182,8 +182,16 @@ def test_pull_falls_back_to_the_next_source(cache, caplog):
         image.pull("src0")  # only that source: its failure is the error
 
 
+def test_an_os_error_while_installing_is_one_line(cache):
+    def disk_full(media: BootMedia) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ImageError, match=r"^installing from src0 failed: \[Errno 28\] No space left on device$"):
+        fake_image(cache, disk_full).pull()
+
+
 def test_pull_of_an_image_without_installer(cache):
-    image = Image("fake", "", memory=16, layouts=(Layout("debian", BootMedia(iso=Path("x.iso"))),),
+    image = Image("fake", memory=16, layouts=(Layout("debian", BootMedia(iso=Path("x.iso"))),),
                   how_to_install="apt-get install x")
     with pytest.raises(ImageError, match=r"^image fake cannot be pulled: apt-get install x$"):
         image.pull()
