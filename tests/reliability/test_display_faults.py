@@ -8,11 +8,13 @@ DisplayError naming the step, within the bound, and the client's thread ends.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 
 import numpy as np
 import pytest
+from dbus_fast import MessageType
 
 from engine.frames import FrameMailbox
 from plugins.qemu import dbus_display as dd
@@ -104,3 +106,58 @@ def test_a_dropped_connection_is_reported_once_and_the_thread_ends(short_timeout
         client.close()
         peer.close()
     assert not client.running and not any(t.name == "qemu-display-fake" for t in threading.enumerate())
+
+
+def memfd_of(size: int) -> int:
+    fd = os.memfd_create("surface")
+    os.ftruncate(fd, size)  # sparse: a 1 GiB surface costs no memory until touched
+    return fd
+
+
+@pytest.fixture
+def connected(short_timeouts):
+    peer = FakeDisplayPeer(640, 480)
+    client, ready = connect(peer, shm=True)
+    ready.result(5)
+    assert peer.ready.wait(5)
+    yield peer, client
+    client.close()
+    peer.close()
+
+
+def scanout_map(peer, width, height, size=None):
+    stride = width * 4
+    fd = memfd_of(size if size is not None else stride * height)
+    try:
+        return peer.call("ScanoutMap", "huuuuu", [0, 0, width, height, stride, PIXMAN_X8R8G8B8],
+                         iface=dd.UNIX_MAP_IFACE, fds=[fd])
+    finally:
+        os.close(fd)  # QEMU may free its surface at any time; our mapping keeps the pages
+
+
+def test_surface_size_limits(connected):
+    peer, client = connected
+    reply = scanout_map(peer, 16384, 16384)  # QEMU's own maximum: accepted, shared, not copied
+    assert reply.message_type is MessageType.METHOD_RETURN
+    fb = client.mailbox.peek_pixels()
+    assert fb.shape == (16384, 16384, 4) and fb[-1, -1].sum() == 0
+    reply = scanout_map(peer, 16385, 16385, size=4096)
+    assert reply.error_name == "org.qemu.Display1.Error.Invalid"
+    assert reply.body == ["ScanoutMap: bad surface size 16385x16385"]
+    reply = peer.call("Scanout", "uuuuay", [16385, 1, 16385 * 4, PIXMAN_X8R8G8B8, bytes(16)])
+    assert reply.body == ["Scanout: bad surface size 16385x1"]
+    assert client.mailbox.peek_pixels().shape == (16384, 16384, 4)  # the last good surface stays
+
+
+def test_surface_that_disappears_leaves_readable_frames(connected):
+    peer, client = connected
+    scanout_map(peer, 640, 480)
+    old = client.mailbox.peek_pixels()  # a renderer may still hold this one
+    scanout_map(peer, 1024, 768)  # QEMU switched surfaces and freed the old memfd
+    peer.call("Disable", reply=False)
+    peer.sync()
+    assert old.shape == (480, 640, 4) and old[-1, -1].sum() == 0
+    fb = client.mailbox.peek_pixels()
+    assert fb.shape == (768, 1024, 4) and not fb.any() and client.transport == "inline"
+    reply = peer.call("UpdateMap", "iiii", [0, 0, 8, 8], iface=dd.UNIX_MAP_IFACE)
+    assert reply.body == ["UpdateMap: UpdateMap without a ScanoutMap"]  # damage for a gone surface
