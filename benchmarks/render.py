@@ -10,13 +10,14 @@ off so every tick draws.  FPS = 1 / mean frame time.  Also run on a GPU machine
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import gl_info, markdown_table, percentile, table
+from benchmarks.common import gl_info, machine, markdown_table, percentile, table
 from benchmarks.shellbench import EFFECTS, Shells, churn, wait_for_textures, wall
 
 TARGETS = ["llvmpipe: >= 60 FPS for 4 tiles + crt at 1280x720",
@@ -72,6 +73,9 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     result = run(args.quick, sizes)
+    info = machine()
+    result["machine"] = f"{info['CPU']} ({info['cores']} cores, {info['RAM']})"
+    result["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(f"## {result['title']}\n\n{markdown_table(result['tables'][''])}")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pyglet
 from pyglet import gl
 
+from engine.frames import Rect
 from engine.render.geometry import QuadBatch
 from engine.render.shaders import load_source
 from engine.render.solid import SolidRects
@@ -21,6 +23,8 @@ from engine.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
 
 BORDER = 3.0  # focus frame, world units
 MIN_TEXT_PX = 7.0  # below this (screen pixels) text is not drawn
+SAME_CHECK_PIXELS = 128 * 128  # damage rectangles up to this size are compared before upload
+SAME_CHECK_RECTS = 8  # per tile
 FONT_SIZES = (6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
 
 STATE_COLORS = {
@@ -94,6 +98,7 @@ class TilesLayer:
         self.images = QuadBatch([(0, 2), (1, 2)])
         self.text_batch = pyglet.graphics.Batch()
         self.labels: dict[str, TileLabels] = {}
+        self._patches: dict[str, dict[Rect, np.ndarray]] = {}  # tile -> small rects last uploaded
 
     # --------------------------------------------------------------- uploads
     def upload_frames(self) -> None:
@@ -114,7 +119,7 @@ class TilesLayer:
             if not policy.due(tile.name, interval, now):
                 continue
             frame = tile.ctx.mailbox.take()
-            if frame is None:
+            if frame is None or self._unchanged(tile, frame):
                 continue
             if tile.texture is None:
                 tile.texture = StreamTexture()
@@ -122,6 +127,33 @@ class TilesLayer:
             height, width = frame.pixels.shape[:2]
             tile.frame_size = (width, height)
             policy.uploaded(tile.name, interval, now)
+
+    def _unchanged(self, tile: Tile, frame: Any) -> bool:
+        """Whether ``frame`` only repeats small damage rectangles with the pixels already uploaded.
+
+        QEMU re-sends damage for pixels that did not change: an idle VGA text console
+        reports its cursor cell on every 30 ms refresh, and each upload would cost a
+        redraw of the whole map.  Small rectangles (the last few per tile) are kept and
+        compared; a larger upload drops the ones it overlaps.
+        """
+        d = frame.dirty
+        patches = self._patches.setdefault(tile.name, {})
+        if frame.resized or tile.texture is None:
+            patches.clear()
+            return False
+        patch = frame.pixels[d.y:d.y + d.h, d.x:d.x + d.w]
+        if d.w * d.h > SAME_CHECK_PIXELS:
+            for rect in [r for r in patches if _overlap(r, d)]:
+                del patches[rect]
+            return False
+        if d in patches and np.array_equal(patches[d], patch):
+            return True
+        for rect in [r for r in patches if _overlap(r, d)]:
+            del patches[rect]
+        if len(patches) >= SAME_CHECK_RECTS:
+            del patches[next(iter(patches))]
+        patches[d] = patch.copy()
+        return False
 
     # ------------------------------------------------------------------ draw
     def visible_tiles(self) -> list[Tile]:
@@ -233,6 +265,10 @@ class TilesLayer:
         for labels in self.labels.values():
             labels.delete()
         self.images.delete()
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
 
 
 def _set(program: Any, name: str, value: Any) -> None:

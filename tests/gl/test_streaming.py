@@ -177,3 +177,25 @@ def test_interval_rules():
     policy.uploaded("b", 0.25, 10.1)
     assert not policy.due("a", 0.25, 10.2) and not policy.due("b", 0.25, 10.2)
     assert policy.due("a", 0.25, 10.25) and policy.due("b", 0.25, 10.25)
+
+
+def test_repeated_damage_with_unchanged_pixels_is_not_uploaded(render_scene):
+    shell = start(render_scene)
+    near = tile(shell, "near")
+    render_scene.frames(shell, 2)
+    uploads, drawn = near.texture.uploads, shell.stats.frames
+    pixels = near.ctx.mailbox.peek_pixels().copy()
+    cursor = Rect(54, 128, 9, 16)  # QEMU re-sends an idle text console's cursor cell every 30 ms
+    pixels[128:144, 54:63] = 200
+    near.ctx.mailbox.publish(pixels, cursor)
+    render_scene.frames(shell, 1)
+    assert (near.texture.uploads, shell.stats.frames) == (uploads + 1, drawn + 1)
+    for _ in range(3):
+        near.ctx.mailbox.publish(pixels, cursor)
+        render_scene.frames(shell, 1)
+    assert (near.texture.uploads, shell.stats.frames) == (uploads + 1, drawn + 1)  # nothing new to show
+    pixels[128:144, 54:63] = 0  # the cursor blinks
+    near.ctx.mailbox.publish(pixels, cursor)
+    render_scene.frames(shell, 1)
+    assert (near.texture.uploads, shell.stats.frames) == (uploads + 2, drawn + 2)
+    assert shell.screenshot()[130, 58, :3].tolist() == [0, 0, 0]

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Benchmark 4 on the device machine (a GPU, no network): unpack the GL loader
+# packages and Python wheels carried in .gl/ and .whl/ (see docs/performance.md),
+# then run benchmarks.render.  Writes $OUT/gpu-render.json and $OUT/gpu.log.
+set -u
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+# pyglet's text needs FreeType and fontconfig: unpacked aside (not into /), with a
+# fontconfig file that points at the carried DejaVu fonts.
+X=/tmp/gl-extra
+for f in .gl/extra/*.deb; do dpkg -x "$f" "$X"; done
+export LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu
+printf '<?xml version="1.0"?>\n<fontconfig><dir>%s/usr/share/fonts</dir><cachedir>/tmp/fc-cache</cachedir></fontconfig>\n' "$X" >"$X/fonts.conf"
+export FONTCONFIG_FILE=$X/fonts.conf
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+[ -f "$vendor" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$vendor
+nvidia-smi -L
+python3 -m benchmarks.render --sizes 1280x720,1920x1080,3840x2160 --json "$OUT/gpu-render.json" 2>&1 | tee "$OUT/gpu.log"
