@@ -63,6 +63,8 @@ def shell_runtime_dir(pid: int | None = None) -> Path:
 def tile_runtime_dir(tile: str, pid: int | None = None) -> Path:
     """A tile's directory inside this shell's directory, created 0700."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in tile) or "tile"
+    if not safe.strip("."):  # "." and ".." would be this shell's directory or the root
+        safe = "_" * len(safe)
     return ensure_private_dir(shell_runtime_dir(pid) / safe)
 
 
