@@ -52,6 +52,23 @@ def test_hung_qemu_fails_within_2_s_is_killed_and_restarts(sources, make_ctx, me
     assert source.pid != pid
 
 
+def test_qemu_crashing_at_start_fails_within_2_s_with_its_words(sources, make_ctx, memtest_iso,
+                                                                tmp_path, wait_for, monkeypatch):
+    """A QEMU that dies of a signal before QMP answers (a stand-in binary that segfaults)."""
+    from plugins.qemu import accel
+    real = accel.qemu_capabilities()
+    crasher = tmp_path / "qemu-crashes"
+    crasher.write_text("#!/bin/sh\necho 'qemu: fatal: emulator bug' >&2\nkill -SEGV $$\n")
+    crasher.chmod(0o755)
+    monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: dict(real, binary=str(crasher)))
+    ctx, source = start(sources, make_ctx, memtest_iso, accel="tcg")
+    wait_for(lambda: ctx.state is TileState.FAILED, timeout=2, what="FAILED within 2 s")
+    assert ctx.reason == "qemu: fatal: emulator bug (QEMU was killed by SIGSEGV)"
+    monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: real)
+    source.restart()
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+
+
 def test_a_paused_vm_is_not_mistaken_for_a_hang(sources, make_ctx, memtest_iso, wait_for):
     ctx, source = start(sources, make_ctx, memtest_iso)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
