@@ -161,3 +161,22 @@ def test_surface_that_disappears_leaves_readable_frames(connected):
     assert fb.shape == (768, 1024, 4) and not fb.any() and client.transport == "inline"
     reply = peer.call("UpdateMap", "iiii", [0, 0, 8, 8], iface=dd.UNIX_MAP_IFACE)
     assert reply.body == ["UpdateMap: UpdateMap without a ScanoutMap"]  # damage for a gone surface
+
+
+def test_disabled_display_shows_on_the_tile_and_clears():
+    from pathlib import Path
+
+    from engine.tiles import TileState
+    from plugins.qemu.params import QemuParams
+    from plugins.qemu.session import VmSession
+
+    class Ctx:
+        name = title = "t"
+        scene_dir = runtime_dir = Path("/nonexistent")
+
+    reports: list = []
+    s = VmSession(Ctx(), QemuParams(iso="x.iso"), lambda state, why: reports.append((state, why)))
+    s._state = TileState.RUNNING
+    s._display_disabled(True)
+    s._display_disabled(False)
+    assert reports == [(TileState.RUNNING, "display disabled"), (TileState.RUNNING, "")]
