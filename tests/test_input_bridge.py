@@ -105,7 +105,7 @@ def release(shell, symbol, modifiers=0):
 
 def click(shell, sx, sy, button=mouse.LEFT):
     """A click at screen (sx, sy), top-left origin as on screen; pyglet wants bottom-left."""
-    y = shell.camera.height - sy
+    y = shell.camera.height - 1 - sy
     send(shell, "on_mouse_press", sx, y, button, 0)
     send(shell, "on_mouse_release", sx, y, button, 0)
 
@@ -194,12 +194,14 @@ def test_clicks_map_through_the_camera_to_guest_pixels(shell_for, zoom):
     sx, sy = shell.camera.world_to_screen(0, 0)
     click(shell, sx + 10, sy + 10)  # focus
     vm.calls.clear()
-    for gx, gy in ((100, 50), (799, 599), (400, 300)):
-        wx, wy = gx + 0.5, gy + 0.5  # the centre of guest pixel (gx, gy): world = guest at this size
-        sx, sy = shell.camera.world_to_screen(wx, wy)
-        send(shell, "on_mouse_press", sx, shell.camera.height - sy, mouse.RIGHT, 0)
-        send(shell, "on_mouse_release", sx, shell.camera.height - sy, mouse.RIGHT, 0)
-        assert vm.calls[-3:] == [("abs", gx, gy), ("button-down", 2), ("button-up", 2)]
+    for gx, gy in ((100, 50), (799, 599), (400, 300), (0, 0)):
+        sx, sy = (int(v) for v in shell.camera.world_to_screen(gx + 0.5, gy + 0.5))  # the window pixel
+        wx, wy = shell.camera.screen_to_world(sx + 0.5, sy + 0.5)  # ...whose centre the user points at
+        expected = (int(wx), int(wy))  # world units are guest pixels: the image is 800x600 at 800x600
+        assert abs(expected[0] - gx) <= 1 / zoom and abs(expected[1] - gy) <= 1 / zoom
+        send(shell, "on_mouse_press", sx, shell.camera.height - 1 - sy, mouse.RIGHT, 0)
+        send(shell, "on_mouse_release", sx, shell.camera.height - 1 - sy, mouse.RIGHT, 0)
+        assert vm.calls[-3:] == [("abs", *expected), ("button-down", 2), ("button-up", 2)]
 
 
 def test_pointer_outside_the_guest_is_not_sent_and_wheel_zooms_only_the_map(shell_for):
@@ -274,3 +276,15 @@ def test_text_and_combos_are_paced_key_events(shell_for, render_scene):
                         ("release", q("delete")), ("release", q("alt")), ("release", q("ctrl"))]
     with pytest.raises(ValueError, match="does not take keyboard input"):
         bridge.send_sequence(shell.tiles[1], text_events("x"))
+
+
+def test_a_shifted_key_released_unshifted_can_be_pressed_again(shell_for):
+    shell, vm = shell_for()
+    click(shell, 400, 300)
+    for _ in range(2):  # ">" twice, each time Shift let go before the key, as xdotool does
+        press(shell, key.LSHIFT)
+        press(shell, key.GREATER, key.MOD_SHIFT)
+        release(shell, key.LSHIFT)
+        release(shell, key.PERIOD)
+    assert vm.calls == [("press", q("shift")), ("press", q("dot")), ("release", q("shift")),
+                        ("release", q("dot"))] * 2

@@ -120,8 +120,9 @@ class InputBridge:
     def on_key_press(self, symbol: int, modifiers: int) -> bool:
         if self.tile is None:
             return False
-        if symbol in self._down:  # a repeat: the guest repeats by itself
-            return True
+        qnum = keymap.qnum_for_symbol(symbol)
+        if symbol in self._down or (qnum is not None and qnum in self._keys):
+            return True  # a repeat: the guest repeats by itself
         source = self.tile.source
         self._sync_locks(source, modifiers, symbol)
         self._down.add(symbol)
@@ -129,12 +130,10 @@ class InputBridge:
             self._chord_armed = self._chord_held()
         else:
             if self._chord_armed and symbol in CHORD_SUBSTITUTES:
-                symbol_qnum = keymap.QCODE_TO_QNUM[CHORD_SUBSTITUTES[symbol]]
-                self._press(source, symbol, symbol_qnum)
+                self._press(source, symbol, keymap.QCODE_TO_QNUM[CHORD_SUBSTITUTES[symbol]])
                 self._chord_armed = False
                 return True
             self._chord_armed = False
-        qnum = keymap.qnum_for_symbol(symbol)
         if qnum is None:
             log.debug("input: no QEMU key for pyglet symbol %s", key.symbol_string(symbol))
             return True
@@ -148,10 +147,11 @@ class InputBridge:
     def on_key_release(self, symbol: int, modifiers: int) -> bool:
         if self.tile is None:
             return False
-        self._down.discard(symbol)
         # X11 may name the release differently from the press (Shift+1 pressed as
         # EXCLAMATION, released as 1 after Shift went up): match by symbol, then by key.
         qnum = next((q for q, s in self._keys.items() if s == symbol), keymap.qnum_for_symbol(symbol))
+        self._down = {s for s in self._down
+                      if s != symbol and (qnum is None or keymap.qnum_for_symbol(s) != qnum)}
         if qnum in self._keys:
             del self._keys[qnum]
             self.tile.source.key_release(qnum)
@@ -182,7 +182,8 @@ class InputBridge:
     def _guest_point(self, sx: float, sy: float) -> tuple[int, int] | None:
         if self.tile is None:
             return None
-        return self.tile.guest_pixel(*self.shell.camera.screen_to_world(sx, sy))
+        # (sx, sy) names a window pixel; the guest pixel under its centre is the one meant
+        return self.tile.guest_pixel(*self.shell.camera.screen_to_world(sx + 0.5, sy + 0.5))
 
     def on_mouse_press(self, sx: float, sy: float, button: int, modifiers: int) -> bool:
         if self.tile is None:

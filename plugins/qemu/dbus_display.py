@@ -34,6 +34,7 @@ raises out of the handlers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import mmap
@@ -59,6 +60,11 @@ LISTENER_PATH = "/org/qemu/Display1/Listener"
 VM_IFACE = "org.qemu.Display1.VM"
 CONSOLE_IFACE = "org.qemu.Display1.Console"
 KEYBOARD_IFACE = "org.qemu.Display1.Keyboard"
+#: Seconds between key events sent to QEMU.  A PS/2 keyboard holds 16 bytes; a burst
+#: (Shift+key is 4 events in under a millisecond from X) overflows it while a TCG
+#: guest is busy, and QEMU drops the rest.  QEMU's own VNC server paces keys the same
+#: way (``key-delay-ms``, 10 ms).
+KEY_DELAY = 0.010
 MOUSE_IFACE = "org.qemu.Display1.Mouse"
 LISTENER_IFACE = "org.qemu.Display1.Listener"
 UNIX_MAP_IFACE = "org.qemu.Display1.Listener.Unix.Map"
@@ -154,6 +160,8 @@ class DisplayClient:
         self._bus: P2PMessageBus | None = None
         self._listener_bus: P2PMessageBus | None = None
         self._closing = False
+        self._keys: collections.deque[tuple[str, int]] = collections.deque()  # display thread only
+        self._key_timer: asyncio.TimerHandle | None = None
         self._expect_close = False  # QEMU is being stopped: its EOF is no news
         self._listener_handlers = {
             "Scanout": ("uuuuay", self._on_scanout),
@@ -593,10 +601,33 @@ class DisplayClient:
         return self._modifiers
 
     def key_press(self, qnum: int) -> None:
-        self._input(KEYBOARD_IFACE, "Press", "u", [int(qnum) & 0xFFFFFFFF])
+        self._queue_key("Press", qnum)
 
     def key_release(self, qnum: int) -> None:
-        self._input(KEYBOARD_IFACE, "Release", "u", [int(qnum) & 0xFFFFFFFF])
+        self._queue_key("Release", qnum)
+
+    def _queue_key(self, member: str, qnum: int) -> None:
+        """Keys go out in order, :data:`KEY_DELAY` apart (see there for why)."""
+        loop = self._loop
+        if loop is None or self._closing or self.console_id is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._enqueue_key, member, int(qnum) & 0xFFFFFFFF)
+        except RuntimeError:  # loop closed meanwhile
+            pass
+
+    def _enqueue_key(self, member: str, qnum: int) -> None:
+        self._keys.append((member, qnum))
+        if self._key_timer is None:
+            self._send_next_key()
+
+    def _send_next_key(self) -> None:
+        if not self._keys:
+            self._key_timer = None
+            return
+        member, qnum = self._keys.popleft()
+        self._send_input(KEYBOARD_IFACE, member, "u", [qnum])
+        self._key_timer = asyncio.get_running_loop().call_later(KEY_DELAY, self._send_next_key)
 
     def mouse_set_abs(self, x: int, y: int) -> None:
         size = self._console_size
