@@ -83,7 +83,7 @@ def vm_shell(xvfb_display, tmp_path):
     try:
         window = xdotool(xvfb_display, "search", "--sync", "--name", "geos-vm-input")
         xdotool(xvfb_display, "windowfocus", "--sync", window)
-        yield xvfb_display, window, log, SerialLog(serial)
+        yield xvfb_display, window, log, SerialLog(serial), process.pid
     finally:
         if process.poll() is None:
             process.terminate()
@@ -118,7 +118,7 @@ def last_abs(text: str) -> tuple[int | None, int | None]:
 
 
 def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
-    display, window, log, serial = vm_shell
+    display, window, log, serial, shell_pid = vm_shell
     serial.wait_for(r'EVREAD open \S+ name="[^"]*Tablet[^"]*" abs_x=', timeout=90)
     log.wait_for("linux: mouse is absolute", timeout=30)
 
@@ -190,3 +190,14 @@ def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
                 if last_abs(text[:pressed_at]) == expected or time.monotonic() > deadline:
                     break
             assert last_abs(text[:pressed_at]) == expected, (camera.zoom, sx, sy)
+
+    # Automation: `geos type` reaches the same VM through the shell's control socket.
+    mark = len(serial.text())
+    result = subprocess.run([sys.executable, "-m", "engine", "type", "--pid", str(shell_pid), "Linux",
+                             r"echo typed-by-CLI > /dev/ttyS0\n"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    serial.wait_for("typed-by-CLI", timeout=20, since=mark)
+    bad = subprocess.run([sys.executable, "-m", "engine", "type", "--pid", str(shell_pid), "nope", "x"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith("geos: no tile 'nope' (tiles: linux, far)")
