@@ -312,29 +312,39 @@ class VmSession:
             self._fail(self.process.exit_reason())
 
     async def _liveness_loop(self) -> None:
-        """Ping QMP; a QEMU whose main loop stops answering is hung: FAILED, then killed.
+        """Ping QMP; a QEMU whose main loop stops answering shows as not responding.
 
         QEMU's main loop serves QMP, the display and device emulation, so no answer
-        within LIVENESS_TIMEOUT means the VM is frozen (SIGSTOP, a deadlock).  The
-        timeout is above the 1 s QEMU itself may block on our ScanoutMap reply, the
-        longest a healthy QEMU keeps its loop busy for us; a hang shows within
-        LIVENESS_PERIOD + LIVENESS_TIMEOUT (1.5 s).
+        within LIVENESS_TIMEOUT means the VM is frozen (SIGSTOP, a deadlock) - or the
+        host is so overloaded that QEMU did not get the CPU.  The two look the same
+        from here, so the VM is never killed for it: the tile says so (within
+        LIVENESS_PERIOD + LIVENESS_TIMEOUT, 1.5 s), goes back to its state when QEMU
+        answers again, and a restart (bounded: quit, then SIGKILL) ends a real hang.
+        The timeout is above the 1 s QEMU itself may block on our ScanoutMap reply.
         """
         while True:
             await asyncio.sleep(LIVENESS_PERIOD)
+            ping = asyncio.ensure_future(self.monitor.execute("query-status"))
             try:
-                await asyncio.wait_for(self.monitor.execute("query-status"), LIVENESS_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(ping), LIVENESS_TIMEOUT)
                 continue
             except asyncio.TimeoutError:
-                reason = f"no answer to query-status within {LIVENESS_TIMEOUT} s"
-                dead = not self.process.alive
-            except MonitorError as exc:  # QMP closed: usually QEMU exiting
-                reason = str(exc)
-                dead = await self.process.wait(EXIT_GRACE) is not None
-            if not (self._stopping or dead):  # an exit is reported by _watch_exit
-                self._fail(f"QEMU not answering QMP ({reason}); killed")
-                self.process.kill()
-            return
+                pass
+            except MonitorError:  # QMP closed: QEMU exiting, reported by _watch_exit
+                return
+            before, since = self._state, asyncio.get_running_loop().time() - LIVENESS_TIMEOUT
+            if self._stopping or not self.process.alive:
+                return
+            self._report(TileState.FAILED, f"not responding: no answer to QMP for {LIVENESS_TIMEOUT} s "
+                         "(frozen, or the host is overloaded); restart ends it")
+            try:
+                await ping  # as long as it takes; QEMU's exit ends it with an error
+            except MonitorError:
+                return
+            log.info("%s: QEMU answers again after %.1f s", self.ctx.name,
+                     asyncio.get_running_loop().time() - since)
+            if self._state is TileState.FAILED and not self._stopping:
+                self._report(before, "")
 
     async def _telemetry_loop(self) -> None:
         rate = RateMeter()
@@ -414,3 +424,9 @@ class VmSession:
         monitor = self.monitor
         if monitor is not None:
             await monitor.close()
+
+
+def _consume(task: asyncio.Future) -> None:
+    """Mark a task's outcome as seen (asyncio logs exceptions nobody retrieved)."""
+    if not task.cancelled():
+        task.exception()

@@ -37,17 +37,20 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_hung_qemu_fails_within_2_s_is_killed_and_restarts(sources, make_ctx, memtest_iso,
-                                                           wait_for):
+def test_hung_qemu_shows_within_2_s_recovers_and_restarts(sources, make_ctx, memtest_iso, wait_for):
     ctx, source = start(sources, make_ctx, memtest_iso)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
     pid = source.pid
     os.kill(pid, signal.SIGSTOP)  # QEMU's main loop stops: QMP no longer answers
     wait_for(lambda: ctx.state is TileState.FAILED, timeout=2, what="FAILED within 2 s")
-    assert ctx.reason == "QEMU not answering QMP (no answer to query-status within 1.25 s); killed"
-    wait_for(lambda: gone(pid), timeout=2, what="the hung QEMU killed")
-    assert ctx.state is TileState.FAILED and ctx.reason.startswith("QEMU not answering QMP")
-    source.restart()
+    assert ctx.reason.startswith("not responding: no answer to QMP for 1.25 s")
+    assert not gone(pid)  # a stall may be the host's fault: the VM is not killed for it
+    os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: ctx.state is TileState.RUNNING, timeout=5, what="RUNNING again once QEMU answers")
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: ctx.state is TileState.FAILED, timeout=2, what="FAILED again")
+    source.restart()  # a real hang: restart kills it (quit is not answered) and boots anew
+    assert gone(pid)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
     assert source.pid != pid
 
