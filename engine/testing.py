@@ -52,8 +52,9 @@ def headless_gl() -> None:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, step: Callable[[], None] | None = None,
-               what: str = "condition") -> Any:
-    """Poll ``predicate`` (running ``step`` between polls) until it is truthy or time runs out."""
+               what: str = "condition", interval: float = 0.01) -> Any:
+    """Poll ``predicate`` (running ``step``, or sleeping ``interval``, between polls) until
+    it is truthy; AssertionError naming ``what`` when ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -64,7 +65,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, step: Callable[[], 
         if step is not None:
             step()
         else:
-            time.sleep(0.01)
+            time.sleep(interval)
 
 
 class SceneRunner:

@@ -9,34 +9,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from engine.testing import wait_until
 from engine.tiles import TileContext
 
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
 
 
-def poll(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.01,
-             what: str = "condition") -> object:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 @pytest.fixture
 def wait_for() -> Callable[..., object]:
-    """``wait_for(condition, timeout=15, what=...)``: poll until truthy or fail."""
-    return poll
+    """``wait_for(condition, timeout=15, what=..., interval=0.01)``: poll until truthy or fail."""
+    return lambda condition, timeout=15.0, **kwargs: wait_until(condition, timeout, **kwargs)
 
 
 @pytest.fixture
