@@ -325,6 +325,7 @@ class VmSession:
         while True:
             await asyncio.sleep(LIVENESS_PERIOD)
             ping = asyncio.ensure_future(self.monitor.execute("query-status"))
+            ping.add_done_callback(_consume)  # it may fail after we stopped waiting for it
             try:
                 await asyncio.wait_for(asyncio.shield(ping), LIVENESS_TIMEOUT)
                 continue

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.qemu.conftest import make_ctx, memtest_iso, poll, qemu_binary, sources, wait_for  # noqa: F401
+from tests.qemu.conftest import make_ctx, memtest_iso, qemu_binary, sources, wait_for  # noqa: F401
 
 TINY_LINUX_ISO = Path.home() / ".cache" / "geometry-os" / "images" / "tiny-linux.iso"
 
