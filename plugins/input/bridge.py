@@ -107,8 +107,8 @@ class InputBridge:
         if self.tile is None:
             return None
         chord = "+".join(part.capitalize() for part in self.chord)
-        what = "keyboard and pointer" if self.grabbed else "keyboard"
-        return f"{self.tile.title}: {what} go to the VM - press and release {chord} to return to the map"
+        what = "keyboard and pointer go" if self.grabbed else "keyboard goes"
+        return f"{self.tile.title}: {what} to the VM - press and release {chord} to return to the map"
 
     # -------------------------------------------------------------- keyboard
     def _chord_part(self, symbol: int) -> bool:

@@ -1,9 +1,10 @@
-"""``geos type TILE TEXT`` and ``geos keys TILE COMBO``: automation of a running shell."""
+"""``geos type``, ``geos keys`` and ``geos shot``: automation of a running shell."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from engine.registry import CommandType
@@ -59,8 +60,18 @@ def _run_keys(args: argparse.Namespace, host: Any) -> int:
     return _send({"op": "keys", "tile": args.tile, "combo": args.combo}, args.pid)
 
 
+def _configure_shot(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("png", type=Path, help="the PNG file to write")
+    parser.add_argument("--pid", type=int, default=None, help="the geos shell to ask, when several run")
+
+
+def _run_shot(args: argparse.Namespace, host: Any) -> int:
+    return _send({"op": "screenshot", "path": str(args.png.resolve())}, args.pid)
+
+
 COMMANDS = [
     CommandType("type", "type text into a running tile's VM", _configure_type, _run_type),
     CommandType("keys", "send a key combination (ctrl-alt-del...) to a running tile's VM",
                 _configure_keys, _run_keys),
+    CommandType("shot", "write a PNG of a running shell's window", _configure_shot, _run_shot),
 ]

@@ -6,7 +6,8 @@ the answer one JSON line:
 
 * ``{"op": "type", "tile": T, "text": S}`` types ``S`` into tile ``T``'s VM;
 * ``{"op": "keys", "tile": T, "combo": "ctrl-alt-del"}`` sends a key combination;
-* ``{"op": "tiles"}`` lists the tiles: ``{"tiles": [{"name", "title", "state"}...]}``.
+* ``{"op": "tiles"}`` lists the tiles: ``{"tiles": [{"name", "title", "state"}...]}``;
+* ``{"op": "screenshot", "path": P}`` writes the window's last frame to PNG file ``P``.
 
 Answers are ``{"ok": true, ...}`` once the keys have been sent, or
 ``{"error": "one line"}``.  The work happens on the main loop
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import rundir
+from engine.png import write_png
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class ControlServer:
                 if not isinstance(request, dict):
                     raise ValueError("a request is a JSON object")
                 reply = self._answer(request)
-            except (ValueError, KeyError, ControlError) as exc:
+            except (ValueError, KeyError, OSError, ControlError) as exc:
                 reply = {"error": str(exc).strip("'\"")}
             stream.write(json.dumps(reply).encode() + b"\n")
             stream.flush()
@@ -89,8 +91,14 @@ class ControlServer:
         op = request.get("op")
         if op == "tiles":
             return self.shell.call_soon(self._tiles).result(REPLY_TIMEOUT)
+        if op == "screenshot":
+            path = Path(str(request.get("path", "")))
+            if not path.is_absolute():
+                raise ValueError(f"screenshot path must be absolute (got {str(path)!r})")
+            self.shell.call_soon(lambda: write_png(path, self.shell.screenshot())).result(REPLY_TIMEOUT)
+            return {"ok": True, "path": str(path)}
         if op not in self._events:
-            raise ValueError(f"unknown op {op!r} (use: type, keys, tiles)")
+            raise ValueError(f"unknown op {op!r} (use: type, keys, tiles, screenshot)")
         done: concurrent.futures.Future = concurrent.futures.Future()
 
         def start() -> float:

@@ -7,6 +7,7 @@ the command typed on its VGA console, and ``evread`` lines for the tablet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -68,22 +69,16 @@ class SerialLog:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def vm_shell(xvfb_display, tmp_path):
-    if not TINY_ISO.exists():
-        pytest.fail(f"{TINY_ISO} missing: run tools/dev setup (guests/tiny-linux/build.sh builds it)")
-    serial = tmp_path / "serial.log"
-    scene = tmp_path / "vm-input.yaml"
-    fx, fy, fw, fh = FAR_TILE
-    scene.write_text(SCENE.format(w=WIDTH, h=HEIGHT, iso=TINY_ISO, serial=serial, fx=fx, fy=fy, fw=fw, fh=fh))
-    env = {**os.environ, "DISPLAY": xvfb_display}
+def run_scene(display: str, scene: Path, title: str):
+    """``geos run`` of ``scene`` under Xvfb; yields (window id, log) and stops it after."""
+    env = {**os.environ, "DISPLAY": display}
     process = subprocess.Popen([sys.executable, "-m", "engine", "-v", "run", "--no-dev", str(scene)], cwd=ROOT,
                                env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
     try:
-        window = xdotool(xvfb_display, "search", "--sync", "--name", "geos-vm-input")
-        xdotool(xvfb_display, "windowfocus", "--sync", window)
-        yield xvfb_display, window, log, SerialLog(serial), process.pid
+        window = xdotool(display, "search", "--sync", "--name", title)
+        xdotool(display, "windowfocus", "--sync", window)
+        yield window, log, process.pid
     finally:
         if process.poll() is None:
             process.terminate()
@@ -92,6 +87,18 @@ def vm_shell(xvfb_display, tmp_path):
             except subprocess.TimeoutExpired:
                 process.kill()
     assert not any("Traceback" in line for line in log.lines)
+
+
+@pytest.fixture
+def vm_shell(xvfb_display, tmp_path):
+    if not TINY_ISO.exists():
+        pytest.fail(f"{TINY_ISO} missing: run tools/dev setup (guests/tiny-linux/build.sh builds it)")
+    serial = tmp_path / "serial.log"
+    scene = tmp_path / "vm-input.yaml"
+    fx, fy, fw, fh = FAR_TILE
+    scene.write_text(SCENE.format(w=WIDTH, h=HEIGHT, iso=TINY_ISO, serial=serial, fx=fx, fy=fy, fw=fw, fh=fh))
+    for window, log, pid in run_scene(xvfb_display, scene, "geos-vm-input"):
+        yield xvfb_display, window, log, SerialLog(serial), pid
 
 
 def screen_of_guest(camera: Camera, gx: float, gy: float) -> tuple[int, int]:
@@ -201,3 +208,47 @@ def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
     bad = subprocess.run([sys.executable, "-m", "engine", "type", "--pid", str(shell_pid), "nope", "x"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("geos: no tile 'nope' (tiles: linux, far)")
+
+
+ALPINE_SCENE = """
+window: {{title: geos-alpine-input, width: 1024, height: 700}}
+tiles:
+  - {{id: alpine, title: Alpine, position: [0, 0], size: [1024, 640],
+     source: {{type: qemu, image: alpine, accel: tcg, serial: {serial}}}}}
+"""
+
+
+@pytest.mark.slow
+def test_logging_in_to_alpine_by_typing(xvfb_display, tmp_path):
+    from plugins.qemu import images
+
+    try:
+        images.get("alpine").require()
+    except images.ImageError:
+        images.get("alpine").pull("pypi")  # offline-capable; cached for later runs
+    serial_path = tmp_path / "serial.log"
+    scene = tmp_path / "alpine.yaml"
+    scene.write_text(ALPINE_SCENE.format(serial=serial_path))
+    serial = SerialLog(serial_path)
+    for window, log, _ in run_scene(xvfb_display, scene, "geos-alpine-input"):
+        serial.wait_for("login:", timeout=180)  # the serial getty; tty1's comes at the same time
+        mark = log.mark()
+        xdotool(xvfb_display, "mousemove", "--window", window, "512", "380", "click", "1")
+        log.wait_for("focus: alpine", since=mark)
+        deadline = time.monotonic() + 120
+        while True:
+            # login flushes what was typed ahead of it, and a command typed at "login:"
+            # would become a user name: log in, give login time, then the command
+            xdotool(xvfb_display, "type", "--window", window, "--delay", "40", "--", "root")
+            xdotool(xvfb_display, "key", "--window", window, "Return")  # xdotool types "\n" as Linefeed
+            with contextlib.suppress(AssertionError):
+                serial.wait_for("never printed: gives login its time", timeout=4)
+            xdotool(xvfb_display, "type", "--window", window, "--delay", "40", "--",
+                    "echo \"Alpine:$((6*7))\" > /dev/ttyS0")
+            xdotool(xvfb_display, "key", "--window", window, "Return")
+            try:
+                serial.wait_for("Alpine:42", timeout=8)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
