@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 from typing import Callable
 
 from engine import rundir
@@ -39,6 +40,9 @@ TELEMETRY_PERIOD = 1.0
 LIVENESS_PERIOD = 0.25  # QMP ping interval (hang detection)
 LIVENESS_TIMEOUT = 1.25  # no answer within this: QEMU is hung
 EXIT_GRACE = 0.3  # a QEMU that is dying exits within this; tells a crash from a hang
+SAVE_TIMEOUT = 60.0  # writing the VM state (RAM size / disk speed)
+RESUME_TIMEOUT = 60.0
+MIGRATION_POLL = 0.05
 RECONNECT_ATTEMPTS = 3  # display reconnections per session before the tile is FAILED
 
 
@@ -46,9 +50,11 @@ class VmSession:
     """Start, watch and stop one QEMU process for a tile (backend loop only)."""
 
     def __init__(self, ctx: TileContext, params: QemuParams,
-                 report: Callable[[TileState, str], None]) -> None:
+                 report: Callable[[TileState, str], None], *,
+                 resume_from: Path | None = None) -> None:
         self.ctx = ctx
         self.params = params
+        self.resume_from = resume_from  # a state file written by save_state: resume it
         self._report_fn = report
         self.active = True
         self.process: QemuProcess | None = None
@@ -143,6 +149,8 @@ class VmSession:
             argv = build_argv(self.params, binary=self.binary, scene_dir=self.ctx.scene_dir,
                               runtime_dir=runtime_dir, accel=self.accel, qmp_fd=theirs.fileno(),
                               name=self.ctx.title or self.ctx.name)
+            if self.resume_from is not None:
+                argv += ["-incoming", "defer"]  # the state is loaded over QMP once it is up
             log.info("%s: %s", self.ctx.name, " ".join(argv))
             self.process = QemuProcess(self.ctx.name, argv, cwd=runtime_dir,
                                        pass_fds=(theirs.fileno(),))
@@ -153,6 +161,8 @@ class VmSession:
         if not await self._until_exit(self.monitor.connect(), QMP_CONNECT_TIMEOUT, "QMP"):
             return
         self.telemetry_cpu = CpuMeter(self.process.pid, await self.monitor.vcpu_threads())
+        if self.resume_from is not None and not await self._resume():
+            return
         ready = await self._connect_display()
         if not await self._until_exit(ready, DISPLAY_TIMEOUT, "display"):
             return
@@ -165,6 +175,55 @@ class VmSession:
         self._spawn_task(self._liveness_loop())
         log.info("%s: QEMU up in %.2f s (accel %s, transport offered: %s)", self.ctx.name,
                  loop.time() - self.started_at, self.accel, "shm" if self.shm else "inline")
+
+    async def _resume(self) -> bool:
+        """Load the state file into the waiting QEMU; False (FAILED, QEMU killed) when it fails."""
+        try:
+            await self.monitor.execute("migrate-incoming", {"channels": [_file_channel(self.resume_from)]})
+            await self._migration_done(RESUME_TIMEOUT)
+            await self.monitor.execute("cont")  # save_state paused it, and QEMU keeps that
+        except MonitorError as exc:
+            self._fail(f"resuming {self.resume_from} failed: {exc}")
+            self.process.kill()
+            return False
+        log.info("%s: resumed from %s", self.ctx.name, self.resume_from)
+        return True
+
+    async def save_state(self, path: Path, timeout: float = SAVE_TIMEOUT) -> None:
+        """Pause the VM, write its whole state (RAM, devices) to ``path``, stop QEMU.
+
+        QEMU migrates to a file; a later session with ``resume_from=path`` continues
+        exactly there.  Disks are not in the file, so disks with ``snapshot=on`` (whose
+        changes vanish with QEMU) are refused: the guest would resume against a disk
+        older than its memory.  Raises MonitorError (the VM then keeps running).
+        """
+        if self.params.disk and not self.params.persistent:
+            raise MonitorError("saving the VM state needs persistent disks "
+                               "(without persistent the disks' changes are discarded at exit)")
+        await self.command("stop")
+        try:
+            await self.command("migrate", {"channels": [_file_channel(path)]})
+            await self._migration_done(timeout)
+        except MonitorError:
+            await self.command("cont")
+            raise
+        await self.stop(graceful=False)
+        self._report_fn(TileState.STOPPED, "state saved")
+        log.info("%s: state saved to %s", self.ctx.name, path)
+
+    async def _migration_done(self, timeout: float) -> None:
+        """Wait for the running migration (out or in) to complete; MonitorError otherwise."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            info = await self.monitor.execute("query-migrate")
+            status = info.get("status")
+            if status == "completed":
+                return
+            if status in ("failed", "cancelled"):
+                raise MonitorError(info.get("error-desc") or f"migration {status}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise MonitorError(f"migration not done after {timeout:.0f} s (status {status})")
+            await asyncio.sleep(MIGRATION_POLL)
 
     async def _connect_display(self) -> asyncio.Future:
         """A new display client on a new QMP ``add_client`` socket; the future says when it is up."""
@@ -431,3 +490,8 @@ def _consume(task: asyncio.Future) -> None:
     """Mark a task's outcome as seen (asyncio logs exceptions nobody retrieved)."""
     if not task.cancelled():
         task.exception()
+
+
+def _file_channel(path: Path) -> dict:
+    """A QMP migration channel to a file: structured, so no URI escaping of the path."""
+    return {"channel-type": "main", "addr": {"transport": "file", "filename": str(path), "offset": 0}}
