@@ -12,7 +12,7 @@ TINY_LINUX_ISO = Path.home() / ".cache" / "geometry-os" / "images" / "tiny-linux
 
 
 @pytest.fixture
-def tiny_linux_iso(qemu_binary: str) -> Path:
+def tiny_linux_iso(qemu_binary: str) -> Path:  # noqa: F811 (the fixture, by name)
     """The tiny Linux guest (guests/tiny-linux/build.sh): busybox, fw_cfg jobs, serial."""
     if not TINY_LINUX_ISO.exists():
         pytest.skip(f"{TINY_LINUX_ISO} missing (run guests/tiny-linux/build.sh)")

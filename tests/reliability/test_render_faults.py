@@ -77,7 +77,9 @@ def test_rapid_resolution_changes_end_on_the_last_one(render_scene, card):
         if i % 2:  # some sizes are replaced before any frame draws them, some are drawn
             render_scene.frames(shell, 1)
             assert gl.glGetError() == gl.GL_NO_ERROR
-    step = lambda: render_scene.frames(shell, 1)  # noqa: E731
+    def step() -> None:
+        render_scene.frames(shell, 1)
+
     # small tiles stream at a reduced rate (engine/streaming.py): the last size lands soon, not at once
     wait_until(lambda: tile.frame_size == (16, 16), 5, step=step, what="the last size")
     assert (tile.texture.width, tile.texture.height) == (16, 16) and not tile.too_large

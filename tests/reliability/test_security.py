@@ -126,8 +126,9 @@ def test_stale_runtime_dirs_of_a_killed_shell_are_removed(tmp_path, monkeypatch)
     """A shell killed with SIGKILL leaves its directory; the next one removes it, not others'."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     child = subprocess.Popen(
-        [sys.executable, "-c", "from engine import rundir; d = rundir.tile_runtime_dir('vm');"
-         "(d / 'serial.log').write_text('x'); import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+        [sys.executable, "-c", ("from engine import rundir; d = rundir.tile_runtime_dir('vm');"
+                                "(d / 'serial.log').write_text('x'); import os, signal;"
+                                "os.kill(os.getpid(), signal.SIGKILL)")],
         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})
     assert child.wait(30) == -9
     root = rundir.runtime_root()
