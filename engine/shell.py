@@ -106,6 +106,7 @@ class Shell:
         rundir.clean_stale()  # leftovers of shells that died without cleaning up
         self.run_dir = rundir.shell_runtime_dir()
         self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
+        self._draw_now: Callable[[], None] | None = None  # set while run_until_closed runs
         self.tiles = [self._make_tile(index, spec) for index, spec in enumerate(scene.tiles)]
         from engine.render.effects import EffectChain, activate
 
@@ -180,6 +181,8 @@ class Shell:
     def _on_frames_ready(self) -> None:
         self._wake_pending = False
         self.pump_frames()
+        if self._draw_now is not None:
+            self._draw_now()
 
     def _on_state_change(self, change: StateChange) -> None:
         self.host.tile_state_changed(self, change)
@@ -218,12 +221,17 @@ class Shell:
         self.window.switch_to()
         self.target.bind()
         gl = self.pyglet.gl
+        region = self.streaming.region  # only tile pixels changed: redraw just around them
+        if region is not None:
+            gl.glEnable(gl.GL_SCISSOR_TEST)
+            gl.glScissor(*region)
         gl.glClearColor(0.08, 0.09, 0.11, 1.0)
         gl.glClear(gl.GL_COLOR_BUFFER_BIT)
         gl.glEnable(gl.GL_BLEND)
         gl.glBlendFunc(gl.GL_SRC_ALPHA, gl.GL_ONE_MINUS_SRC_ALPHA)
         for plugin, layer in list(self.layers):
             self._guarded(plugin, "draw", layer.draw)
+        gl.glDisable(gl.GL_SCISSOR_TEST)
         if not self.options.headless:
             width, height = self.window.get_framebuffer_size()
             self.target.blit_to_default(width, height)
@@ -382,8 +390,21 @@ class Shell:
                 self._deadline = now + interval
             pyglet.clock.schedule_once(frame, max(0.0, self._deadline - time.monotonic()))
 
+        def draw_now() -> None:
+            # A guest frame was just uploaded: draw it now, not at the next deadline (up to
+            # a frame interval later), while frames stay an interval apart (streaming only).
+            now = time.monotonic()
+            if self.streaming.draw_due(now, 1.0 / self.scene.window.fps) and self._deadline - now > 0.001:
+                pyglet.clock.unschedule(frame)
+                self._deadline = now
+                pyglet.clock.schedule_once(frame, 0)
+
+        self._draw_now = draw_now
         pyglet.clock.schedule_once(frame, 0)
-        pyglet.app.run(None)
+        try:
+            pyglet.app.run(None)
+        finally:
+            self._draw_now = None
 
 
 def open_window(scene: Scene, headless: bool) -> Any:

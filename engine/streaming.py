@@ -21,6 +21,10 @@ a frame only when something on screen may have changed: a texture was uploaded,
 the camera, focus, tiles or a shader changed, input arrived, the HUD or an error is
 shown, or an effect animates.  A frame is drawn at least every
 :data:`IDLE_REDRAW` seconds anyway, so anything this list misses is late, never lost.
+When only tile textures changed, the frame is drawn inside a scissor box around the
+changed pixels (:attr:`StreamingPolicy.region`): on a software renderer a frame's
+cost is its shaded pixels, and a text cursor blinking is 9x16 of them, not the
+whole window.  A layer whose picture changes by itself calls ``shell.streaming.poke()``.
 Numbers and the on/off comparison are in docs/performance.md.
 """
 
@@ -42,6 +46,9 @@ class StreamingPolicy:
         self.fps = fps
         self._slots: dict[str, int] = {}  # tile name -> the last slot it uploaded in
         self._pending = True  # something changed since the last frame drawn
+        self._full = True  # ... and it may be anywhere on screen (else only in _damage)
+        self._damage: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 screen pixels
+        self.region: tuple[int, int, int, int] | None = None  # scissor box of the frame to draw, or None
         self._drawn_at = -math.inf
         self._signature: tuple[Any, ...] = ()
         self._animated_key: tuple[Any, ...] | None = None
@@ -71,31 +78,58 @@ class StreamingPolicy:
             return False
         return interval <= 0 or self._slots.get(tile) != int(now / interval)
 
-    def uploaded(self, tile: str, interval: float | None, now: float) -> None:
-        """``tile``'s texture changed: record its slot; the next frame must be drawn."""
+    def uploaded(self, tile: str, interval: float | None, now: float,
+                 damage: tuple[float, float, float, float] | None = None) -> None:
+        """``tile``'s texture changed: record its slot; the next frame must be drawn.
+
+        ``damage`` is where on screen it changed (x0, y0, x1, y1 in screen pixels, y
+        down); None: anywhere (a new size moves the image and its title).
+        """
         if interval:
             self._slots[tile] = int(now / interval)
         self._pending = True
+        if damage is None:
+            self._full = True
+        elif self._damage is None:
+            self._damage = damage
+        else:
+            d = self._damage
+            self._damage = (min(d[0], damage[0]), min(d[1], damage[1]), max(d[2], damage[2]), max(d[3], damage[3]))
 
     def poke(self) -> None:
-        """Input arrived (or anything else the policy cannot see): draw the next frame."""
+        """Input arrived (or anything else the policy cannot see): redraw everything next frame."""
         self._pending = True
+        self._full = True
 
     # ---------------------------------------------------------------- redraws
     def frame_needed(self, shell: Any, now: float | None = None) -> bool:
-        """Whether the shell must draw a frame now (see the module docstring)."""
-        if not self.enabled or shell.options.frames is not None:
-            return True  # a bounded run (--frames, screenshots) draws every frame it counts
+        """Whether the shell must draw a frame now (see the module docstring).
+
+        When it must, :attr:`region` is the scissor box that holds every change
+        (only tile textures changed), or None: draw everything.  Off, and in a bounded
+        run (``--frames``, screenshots), every frame is drawn, in full.
+        """
         now = time.monotonic() if now is None else now
-        signature = self._state(shell)
-        needed = (self._pending or signature != self._signature or shell.camera.animating
-                  or shell.hud_visible or self._effects_animate(shell) or bool(shell.errors())
-                  or now - self._drawn_at >= IDLE_REDRAW)
-        if needed:
-            self._pending = False
+        self.region = None
+        if self.enabled and shell.options.frames is None:
+            signature = self._state(shell)
+            anywhere = (self._full or signature != self._signature or shell.camera.animating or shell.hud_visible
+                        or self._effects_animate(shell) or bool(shell.errors())
+                        or now - self._drawn_at >= IDLE_REDRAW)
+            if not (anywhere or self._pending):
+                return False
+            if not anywhere and self._damage is not None:
+                self.region = _scissor(self._damage, shell.camera.width, shell.camera.height)
             self._signature = signature
-            self._drawn_at = now
-        return needed
+        self._pending = self._full = False
+        self._damage = None
+        self._drawn_at = now
+        return True
+
+    def draw_due(self, now: float, interval: float) -> bool:
+        """Whether a new frame waits to be drawn and drawing it now keeps frames ``interval``
+        apart: the shell then draws at once instead of at its next deadline."""
+        return self.enabled and self._pending and now - self._drawn_at >= interval
 
     @staticmethod
     def _state(shell: Any) -> tuple[Any, ...]:
@@ -113,6 +147,13 @@ class StreamingPolicy:
             self._animated_key = key
             self._animated = any(_animates(e.kind) for e in shell.effects)
         return self._animated
+
+
+def _scissor(damage: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """A damage box in screen pixels (y down) as a GL scissor box (x, y up, w, h), clipped."""
+    x0, y0 = max(0, math.floor(damage[0])), max(0, math.floor(damage[1]))
+    x1, y1 = min(width, math.ceil(damage[2])), min(height, math.ceil(damage[3]))
+    return x0, height - max(y0, y1), max(0, x1 - x0), max(0, y1 - y0)
 
 
 def _animates(kind: Any) -> bool:

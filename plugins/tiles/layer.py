@@ -123,10 +123,27 @@ class TilesLayer:
                 continue
             if tile.texture is None:
                 tile.texture = StreamTexture()
-            tile.too_large = tile.texture.upload(frame) is None
+            rect = tile.texture.upload(frame)
+            tile.too_large = rect is None
             height, width = frame.pixels.shape[:2]
+            moved = rect is None or tile.frame_size != (width, height)  # the image rect and labels change
             tile.frame_size = (width, height)
-            policy.uploaded(tile.name, interval, now)
+            policy.uploaded(tile.name, interval, now, None if moved else self._screen_damage(tile, rect))
+
+    def _screen_damage(self, tile: Tile, rect: Rect) -> tuple[float, float, float, float]:
+        """Where on screen an upload of ``rect`` (guest pixels) shows: x0, y0, x1, y1.
+
+        Two pixels more on each side for linear filtering; the whole image when a tile
+        effect runs (curvature moves pixels within the tile).
+        """
+        camera = self.shell.camera
+        r = tile.image_rect
+        fw, fh = tile.frame_size
+        if self.chain.effects:
+            rect = Rect(0, 0, fw, fh)
+        x0, y0 = camera.world_to_screen(r.x + rect.x * r.w / fw, r.y + rect.y * r.h / fh)
+        x1, y1 = camera.world_to_screen(r.x + (rect.x + rect.w) * r.w / fw, r.y + (rect.y + rect.h) * r.h / fh)
+        return x0 - 2, y0 - 2, x1 + 2, y1 + 2
 
     def _unchanged(self, tile: Tile, frame: Any) -> bool:
         """Whether ``frame`` only repeats small damage rectangles with the pixels already uploaded.
@@ -176,7 +193,16 @@ class TilesLayer:
         focused = tile is self.shell.focused
         if focused:
             self.rects.outline(r.x, r.y - TITLE_H, r.x + r.w, r.y + r.h, BORDER, FOCUS)
-        self.rects.add(r.x, r.y, r.x + r.w, r.y + r.h, BODY)
+        if tile.texture is not None and tile.texture.width and not tile.too_large:
+            # Only the margins the guest image leaves: shading the body under an opaque
+            # image costs a software renderer as much as the image itself.
+            i = tile.image_rect
+            for x0, y0, x1, y1 in ((r.x, r.y, i.x, r.y + r.h), (i.x + i.w, r.y, r.x + r.w, r.y + r.h),
+                                   (i.x, r.y, i.x + i.w, i.y), (i.x, i.y + i.h, i.x + i.w, r.y + r.h)):
+                if x1 > x0 and y1 > y0:
+                    self.rects.add(x0, y0, x1, y1, BODY)
+        else:
+            self.rects.add(r.x, r.y, r.x + r.w, r.y + r.h, BODY)
         self.rects.add(r.x, r.y - TITLE_H, r.x + r.w, r.y, TITLE_BAR_FOCUSED if focused else TITLE_BAR)
         badge_w = min(r.w * 0.3, 92.0)
         inset = 5.0
