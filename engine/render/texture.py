@@ -4,8 +4,8 @@ Why this storage: pyglet's default (sized GL_RGBA8) turns every GL_BGRA upload i
 a swizzling copy on Mesa (~3 GB/s).  An *unsized* GL_RGBA texture allocated with a
 GL_BGRA/GL_UNSIGNED_BYTE hint stores BGRA natively, so an upload is a plain copy
 (~34 GB/s measured).  QEMU's X byte is 0, so alpha is forced to 1 by a swizzle.
-Dirty rectangles are uploaded straight from the full frame with
-GL_UNPACK_ROW_LENGTH / SKIP_PIXELS / SKIP_ROWS: no copy in Python.
+Dirty rectangles are uploaded straight from the full frame (a pointer to the
+rectangle's first pixel and GL_UNPACK_ROW_LENGTH): no copy in Python.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class StreamTexture:
         self.width = 0
         self.height = 0
         self.uploads = 0  # dirty-rect uploads done (stats, tests)
+        self.bytes_uploaded = 0  # pixel bytes those uploads moved (stats, benchmarks)
         self.reallocations = 0  # storage (re)allocations: only on size changes
         self.max_size = _max_texture_size()
         gl.glBindTexture(gl.GL_TEXTURE_2D, self.id)
@@ -58,15 +59,20 @@ class StreamTexture:
         if pixels.strides[1] != 4 or pixels.strides[0] % 4:
             pixels = np.ascontiguousarray(pixels)  # never happens for sources that follow the contract
             row_pixels = width
+        # The rectangle's first pixel by pointer, not GL_UNPACK_SKIP_*; the row length only
+        # when rows are longer than the rectangle: each GL call is ~1-2 us of Python, a
+        # sizeable part of a small upload.  The alignment is reset because pyglet's own
+        # image uploads leave theirs (up to 8, which odd widths would break).
+        start = pixels.ctypes.data + (dirty.y * row_pixels + dirty.x) * 4
+        strided = row_pixels != dirty.w
         gl.glPixelStorei(gl.GL_UNPACK_ALIGNMENT, 4)
-        gl.glPixelStorei(gl.GL_UNPACK_ROW_LENGTH, row_pixels)
-        gl.glPixelStorei(gl.GL_UNPACK_SKIP_PIXELS, dirty.x)
-        gl.glPixelStorei(gl.GL_UNPACK_SKIP_ROWS, dirty.y)
+        if strided:
+            gl.glPixelStorei(gl.GL_UNPACK_ROW_LENGTH, row_pixels)
         gl.glTexSubImage2D(gl.GL_TEXTURE_2D, 0, dirty.x, dirty.y, dirty.w, dirty.h, gl.GL_BGRA,
-                           gl.GL_UNSIGNED_BYTE, ctypes.c_void_p(pixels.ctypes.data))
-        gl.glPixelStorei(gl.GL_UNPACK_ROW_LENGTH, 0)
-        gl.glPixelStorei(gl.GL_UNPACK_SKIP_PIXELS, 0)
-        gl.glPixelStorei(gl.GL_UNPACK_SKIP_ROWS, 0)
+                           gl.GL_UNSIGNED_BYTE, ctypes.c_void_p(start))
+        if strided:
+            gl.glPixelStorei(gl.GL_UNPACK_ROW_LENGTH, 0)
+        self.bytes_uploaded += dirty.w * dirty.h * 4
         self.uploads += 1
         return dirty
 
