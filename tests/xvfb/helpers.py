@@ -35,3 +35,24 @@ class LogWatcher:
 def xdotool(display: str, *args: str) -> str:
     return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True,
                           capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def find_window(display: str, title: str, process: subprocess.Popen[str], log: LogWatcher,
+                timeout: float = 30) -> str:
+    """The X window id of ``process``'s window named ``title``, once it is mapped.
+
+    Polls rather than ``xdotool search --sync``, which exits with an X error when a
+    window of an earlier test goes away during the search, and never notices a
+    ``geos`` that died.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", title],
+                               env={**os.environ, "DISPLAY": display}, capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.split():
+            return found.stdout.split()[0]
+        if process.poll() is not None:
+            raise AssertionError(f"geos exited with status {process.returncode}: {log.lines[-10:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no window {title!r} after {timeout} s; log: {log.lines[-10:]}")
+        time.sleep(0.1)

@@ -20,7 +20,7 @@ import pytest
 from engine.camera import Camera, WorldRect
 from engine.tiles import TITLE_BAR_HEIGHT
 from tests.conftest import ROOT
-from tests.xvfb.helpers import LogWatcher, xdotool
+from tests.xvfb.helpers import LogWatcher, find_window, xdotool
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.qemu]
 
@@ -76,7 +76,7 @@ def run_scene(display: str, scene: Path, title: str):
                                env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
     try:
-        window = xdotool(display, "search", "--sync", "--name", title)
+        window = find_window(display, title, process, log)
         xdotool(display, "windowfocus", "--sync", window)
         yield window, log, process.pid
     finally:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.xvfb.helpers import LogWatcher, xdotool
+from tests.xvfb.helpers import LogWatcher, find_window, xdotool
 
 pytestmark = pytest.mark.xvfb
 
@@ -29,7 +29,7 @@ def test_window_receives_key_and_mouse_events_and_closes_cleanly(xvfb_display, t
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
     try:
-        window = xdotool(xvfb_display, "search", "--sync", "--name", "geos-xvfb-test")
+        window = find_window(xvfb_display, "geos-xvfb-test", process, log)
         log.wait_for("tile card: booting -> running")
         xdotool(xvfb_display, "windowfocus", "--sync", window)
         xdotool(xvfb_display, "mousemove", "--window", window, "100", "100", "click", "1")
