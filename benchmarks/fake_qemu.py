@@ -127,13 +127,18 @@ class FakeQemu:
         except Exception as exc:  # reported to the waiting stream() call
             self.listener_ready.set_exception(exc)
 
-    async def send(self, member: str, signature: str, body: list, iface: str = dd.LISTENER_IFACE) -> None:
+    async def send(self, member: str, signature: str, body: list, iface: str = dd.LISTENER_IFACE) -> float:
         """A no-reply call written with asyncio's ``sock_sendall``, which waits while the
-        socket is full (dbus-fast's own writer treats a full socket as an error)."""
+        socket is full (dbus-fast's own writer treats a full socket as an error).
+
+        Returns when its first byte went out (after marshalling, which QEMU does in C).
+        """
         bus = self.listener
-        msg = Message(path=dd.LISTENER_PATH, interface=iface, member=member, signature=signature, body=body,
-                      flags=NO_REPLY, serial=bus.next_serial())
-        await asyncio.get_running_loop().sock_sendall(bus._sock, msg._marshall(True))
+        data = Message(path=dd.LISTENER_PATH, interface=iface, member=member, signature=signature, body=body,
+                       flags=NO_REPLY, serial=bus.next_serial())._marshall(True)
+        sent = time.monotonic()
+        await asyncio.get_running_loop().sock_sendall(bus._sock, data)
+        return sent
 
     async def call(self, member: str, signature: str, body: list, iface: str, fds: list[int]) -> Message:
         return await self.listener.call(Message(path=dd.LISTENER_PATH, interface=iface, member=member,
@@ -167,8 +172,7 @@ async def stream(sock: socket.socket, args: argparse.Namespace) -> dict:
         if reply.message_type is not MessageType.METHOD_RETURN:
             raise SystemExit(f"ScanoutMap refused: {reply.body}")
     else:
-        sent.append(time.monotonic())
-        await peer.send("Scanout", "uuuuay", [w, h, stride, PIXMAN_X8R8G8B8, bytes(stride * h)])
+        sent.append(await peer.send("Scanout", "uuuuay", [w, h, stride, PIXMAN_X8R8G8B8, bytes(stride * h)]))
     count = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
     start = time.monotonic() + 0.2
@@ -180,11 +184,9 @@ async def stream(sock: socket.socket, args: argparse.Namespace) -> dict:
         if shm:
             patch = np.frombuffer(patches[i % 4], dtype=np.uint8).reshape(rh, rw, 4)
             surface[y:y + rh, x:x + rw] = patch  # the guest draws, then QEMU sends the damage
-            sent.append(time.monotonic())
-            await peer.send("UpdateMap", "iiii", [x, y, rw, rh], iface=dd.UNIX_MAP_IFACE)
+            sent.append(await peer.send("UpdateMap", "iiii", [x, y, rw, rh], iface=dd.UNIX_MAP_IFACE))
         else:
-            sent.append(time.monotonic())
-            await peer.send("Update", "iiiiuuay", [x, y, rw, rh, rw * 4, PIXMAN_X8R8G8B8, patches[i % 4]])
+            sent.append(await peer.send("Update", "iiiiuuay", [x, y, rw, rh, rw * 4, PIXMAN_X8R8G8B8, patches[i % 4]]))
     await asyncio.sleep(0.5)
     last = {"x": positions[-1][0], "y": positions[-1][1], "patch": (count - 1) % 4} if count else None
     bus.disconnect()

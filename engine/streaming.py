@@ -24,7 +24,10 @@ shown, or an effect animates.  A frame is drawn at least every
 When only tile textures changed, the frame is drawn inside a scissor box around the
 changed pixels (:attr:`StreamingPolicy.region`): on a software renderer a frame's
 cost is its shaded pixels, and a text cursor blinking is 9x16 of them, not the
-whole window.  A layer whose picture changes by itself calls ``shell.streaming.poke()``.
+whole window; when that box lies inside one tile's (opaque) image,
+:attr:`StreamingPolicy.region_opaque` tells layers under the tiles (the map grid)
+that they need not draw.  A layer whose picture changes by itself calls
+``shell.streaming.poke()``.
 Numbers and the on/off comparison are in docs/performance.md.
 """
 
@@ -37,6 +40,8 @@ from typing import Any
 MIN_RATE = 2.0  # uploads per second of a visible, rate-limited tile, at the least
 IDLE_REDRAW = 0.5  # seconds: the longest the map goes without a redraw
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in screen pixels (y down), end exclusive
+
 
 class StreamingPolicy:
     """Upload intervals per tile and redraw decisions for one shell (main thread only)."""
@@ -47,8 +52,10 @@ class StreamingPolicy:
         self._slots: dict[str, int] = {}  # tile name -> the last slot it uploaded in
         self._pending = True  # something changed since the last frame drawn
         self._full = True  # ... and it may be anywhere on screen (else only in _damage)
-        self._damage: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 screen pixels
+        self._damage: Box | None = None  # union of the changes since the last frame
+        self._images: list[Box] = []  # the images those changes are in
         self.region: tuple[int, int, int, int] | None = None  # scissor box of the frame to draw, or None
+        self.region_opaque = False  # the region lies inside one opaque tile image
         self._drawn_at = -math.inf
         self._signature: tuple[Any, ...] = ()
         self._animated_key: tuple[Any, ...] | None = None
@@ -78,23 +85,24 @@ class StreamingPolicy:
             return False
         return interval <= 0 or self._slots.get(tile) != int(now / interval)
 
-    def uploaded(self, tile: str, interval: float | None, now: float,
-                 damage: tuple[float, float, float, float] | None = None) -> None:
+    def uploaded(self, tile: str, interval: float | None, now: float, damage: Box | None = None,
+                 image: Box | None = None) -> None:
         """``tile``'s texture changed: record its slot; the next frame must be drawn.
 
-        ``damage`` is where on screen it changed (x0, y0, x1, y1 in screen pixels, y
-        down); None: anywhere (a new size moves the image and its title).
+        ``damage`` is where on screen it changed and ``image`` the screen pixels its
+        opaque image covers (x0, y0, x1, y1, y down, end exclusive); None: anywhere (a
+        new size moves the image and its title).
         """
         if interval:
             self._slots[tile] = int(now / interval)
         self._pending = True
-        if damage is None:
+        if damage is None or image is None:
             self._full = True
-        elif self._damage is None:
-            self._damage = damage
-        else:
-            d = self._damage
-            self._damage = (min(d[0], damage[0]), min(d[1], damage[1]), max(d[2], damage[2]), max(d[3], damage[3]))
+            return
+        d = self._damage
+        self._damage = damage if d is None else (min(d[0], damage[0]), min(d[1], damage[1]),
+                                                 max(d[2], damage[2]), max(d[3], damage[3]))
+        self._images.append(image)
 
     def poke(self) -> None:
         """Input arrived (or anything else the policy cannot see): redraw everything next frame."""
@@ -111,6 +119,7 @@ class StreamingPolicy:
         """
         now = time.monotonic() if now is None else now
         self.region = None
+        self.region_opaque = False
         if self.enabled and shell.options.frames is None:
             signature = self._state(shell)
             anywhere = (self._full or signature != self._signature or shell.camera.animating or shell.hud_visible
@@ -120,9 +129,11 @@ class StreamingPolicy:
                 return False
             if not anywhere and self._damage is not None:
                 self.region = _scissor(self._damage, shell.camera.width, shell.camera.height)
+                self.region_opaque = any(_inside(self._damage, image) for image in self._images)
             self._signature = signature
         self._pending = self._full = False
         self._damage = None
+        self._images.clear()
         self._drawn_at = now
         return True
 
@@ -149,11 +160,14 @@ class StreamingPolicy:
         return self._animated
 
 
-def _scissor(damage: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
-    """A damage box in screen pixels (y down) as a GL scissor box (x, y up, w, h), clipped."""
-    x0, y0 = max(0, math.floor(damage[0])), max(0, math.floor(damage[1]))
-    x1, y1 = min(width, math.ceil(damage[2])), min(height, math.ceil(damage[3]))
+def _scissor(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box of screen pixels (y down) as a GL scissor box (x, y up, w, h), clipped."""
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3])
     return x0, height - max(y0, y1), max(0, x1 - x0), max(0, y1 - y0)
+
+
+def _inside(box: Box, outer: Box) -> bool:
+    return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
 
 
 def _animates(kind: Any) -> bool:

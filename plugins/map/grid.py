@@ -24,6 +24,8 @@ class GridLayer:
         self.vao = vao.value
 
     def draw(self) -> None:
+        if self.shell.streaming.region_opaque:
+            return  # this frame only redraws pixels under an opaque tile image (engine/streaming.py)
         camera = self.shell.camera
         program = self.program.program
         program.use()

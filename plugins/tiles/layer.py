@@ -7,6 +7,7 @@ Text is placed in screen space so it stays crisp, and dropped when too small to 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from engine.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
 
 BORDER = 3.0  # focus frame, world units
 MIN_TEXT_PX = 7.0  # below this (screen pixels) text is not drawn
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in screen pixels (y down), end exclusive
 SAME_CHECK_PIXELS = 128 * 128  # damage rectangles up to this size are compared before upload
 SAME_CHECK_RECTS = 8  # per tile
 FONT_SIZES = (6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
@@ -90,8 +92,7 @@ class TilesLayer:
         self.shell = shell
         folder = shell.shaders_dir
         self.chain = shell.tile_chain
-        self._chain_version = self.chain.version
-        self.program = shell.program("tile", lambda: (
+        self.program = self.chain.program(shell, "tile", lambda: (
             load_source(folder / "tile.vert"),
             load_source(folder / "tile.frag", include_dirs=[folder], virtual={"tile_effects": self.chain.generated()})))
         self.rects = SolidRects(shell)
@@ -128,22 +129,30 @@ class TilesLayer:
             height, width = frame.pixels.shape[:2]
             moved = rect is None or tile.frame_size != (width, height)  # the image rect and labels change
             tile.frame_size = (width, height)
-            policy.uploaded(tile.name, interval, now, None if moved else self._screen_damage(tile, rect))
+            policy.uploaded(tile.name, interval, now, *((None, None) if moved else self._screen_damage(tile, rect)))
 
-    def _screen_damage(self, tile: Tile, rect: Rect) -> tuple[float, float, float, float]:
-        """Where on screen an upload of ``rect`` (guest pixels) shows: x0, y0, x1, y1.
+    def _screen_damage(self, tile: Tile, rect: Rect) -> tuple[Box, Box]:
+        """Where on screen an upload of ``rect`` (guest pixels) shows, and the pixels the
+        tile's image covers: two (x0, y0, x1, y1) boxes of whole screen pixels.
 
-        Two pixels more on each side for linear filtering; the whole image when a tile
-        effect runs (curvature moves pixels within the tile).
+        Two pixels more on each side of the rectangle for linear filtering; the whole
+        image when a tile effect runs (curvature moves pixels within the tile).  Nothing
+        outside the image's pixels changes: a pixel belongs to the image when its centre
+        is inside the quad (GL's rule).
         """
         camera = self.shell.camera
         r = tile.image_rect
         fw, fh = tile.frame_size
         if self.chain.effects:
             rect = Rect(0, 0, fw, fh)
+        qx0, qy0 = camera.world_to_screen(r.x, r.y)
+        qx1, qy1 = camera.world_to_screen(r.x + r.w, r.y + r.h)
+        image = (math.ceil(qx0 - 0.5), math.ceil(qy0 - 0.5), math.ceil(qx1 - 0.5), math.ceil(qy1 - 0.5))
         x0, y0 = camera.world_to_screen(r.x + rect.x * r.w / fw, r.y + rect.y * r.h / fh)
         x1, y1 = camera.world_to_screen(r.x + (rect.x + rect.w) * r.w / fw, r.y + (rect.y + rect.h) * r.h / fh)
-        return x0 - 2, y0 - 2, x1 + 2, y1 + 2
+        damage = (max(image[0], math.floor(x0) - 2), max(image[1], math.floor(y0) - 2),
+                  min(image[2], math.ceil(x1) + 2), min(image[3], math.ceil(y1) + 2))
+        return damage, image
 
     def _unchanged(self, tile: Tile, frame: Any) -> bool:
         """Whether ``frame`` only repeats small damage rectangles with the pixels already uploaded.
@@ -218,9 +227,7 @@ class TilesLayer:
             r = tile.image_rect
             self.images.add(r.x, r.y, r.x + r.w, r.y + r.h, uv=(0.0, 0.0, 1.0, 1.0))
         self.images.upload()
-        if self.chain.version != self._chain_version:  # the scene's effect list was edited
-            self._chain_version = self.chain.version
-            self.program.reload()
+        self.chain.refresh(self.program)  # the scene's effect list or a left-out effect was edited
         program = self.program.program
         program.use()
         camera = self.shell.camera
@@ -239,7 +246,7 @@ class TilesLayer:
             _set(program, "u_state", STATE_INDEX[tile.ctx.state])
             _set(program, "u_cpu_load", tile.cpu_load)
             _set(program, "u_update_rate", tile.update_rate)
-            for effect in self.chain.effects:
+            for effect in self.chain.active:
                 if effect.kind.per_tile is not None:
                     for name, value in effect.kind.per_tile(effect.params, tile, self.shell).items():
                         _set(program, name, value)

@@ -202,3 +202,24 @@ def test_repeated_damage_with_unchanged_pixels_is_not_uploaded(render_scene):
     render_scene.frames(shell, 1)
     assert (near.texture.uploads, shell.stats.frames) == (uploads + 2, drawn + 2)
     assert shell.screenshot()[130, 58, :3].tolist() == [0, 0, 0]
+
+
+def test_partial_redraw_matches_a_full_redraw(render_scene):
+    shell = start(render_scene)
+    near = tile(shell, "near")
+    shell.camera.set(351.3, 260.7, 0.731)  # the image's edges fall between pixels
+    shell.focus(near)  # full rate: every publish is uploaded on the next frame
+    render_scene.frames(shell, 2)
+    for seed, rect in ((3, Rect(0, 0, 640, 480)), (4, Rect(100, 50, 37, 21)), (5, Rect(600, 440, 40, 40))):
+        pixels = near.ctx.mailbox.peek_pixels().copy()
+        pixels[rect.y:rect.y + rect.h, rect.x:rect.x + rect.w] = noise(seed)[rect.y:rect.y + rect.h,
+                                                                              rect.x:rect.x + rect.w]
+        near.ctx.mailbox.publish(pixels, rect)
+        render_scene.frames(shell, 1)
+        # only pixels under the opaque image changed: a scissored frame, without the grid
+        assert shell.streaming.region is not None and shell.streaming.region_opaque
+        partial = shell.screenshot()
+        shell.streaming.poke()
+        render_scene.frames(shell, 1)
+        assert shell.streaming.region is None
+        assert_image_close(partial, shell.screenshot(), tolerance=0)
