@@ -362,9 +362,10 @@ class Shell:
         return self.programs[name]
 
     def errors(self) -> list[str]:
-        """Errors to show on screen: shaders that failed to reload, a scene edit not applied."""
+        """Errors to show on screen: shaders that failed to reload, effects left out, a scene edit
+        not applied."""
         lines = [line for program in self.programs.values() if program.error for line in program.error.lines]
-        return lines + self.scene_errors
+        return lines + self.tile_chain.errors() + self.screen_chain.errors() + self.scene_errors
 
     def screen_matrix(self) -> tuple[float, ...]:
         """Screen pixels (top-left origin, y down) -> clip space, column-major."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import typing
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from engine.render.shaders import Generated
+from engine.render.shaders import Generated, ShaderError, compile_program, file_stamp, files_in_error
 from engine.settings import check_value
 
 log = logging.getLogger(__name__)
@@ -46,25 +47,85 @@ class ActiveEffect:
 
 
 class EffectChain:
-    """The ordered effects of one stage."""
+    """The ordered effects of one stage, and the program they are compiled into."""
 
     def __init__(self, stage: str, effects: list[ActiveEffect]) -> None:
         self.stage = stage
         self.effects = [e for e in effects if e.kind.stage == stage]
         self.version = 0  # bumped when the chain's GLSL must be rebuilt
+        self._built = 0  # the version the program was last built from
+        # Effects left out because their GLSL did not compile at start: name -> (error
+        # lines, stamps of their files and the files the error names).  An edit of any
+        # of those files brings them back.
+        self.left_out: dict[str, tuple[list[str], dict[Path, float]]] = {}
+
+    @property
+    def active(self) -> list[ActiveEffect]:
+        return [e for e in self.effects if e.name not in self.left_out]
 
     def generated(self) -> Generated:
-        header = "\n".join(f"uniform float {name};" for effect in self.effects for name in effect.uniforms())
-        calls = "\n".join(f"    color = effect_{effect.name}(color, uv);" for effect in self.effects)
+        effects = self.active
+        header = "\n".join(f"uniform float {name};" for effect in effects for name in effect.uniforms())
+        calls = "\n".join(f"    color = effect_{effect.name}(color, uv);" for effect in effects)
         text = f"vec4 apply_{self.stage}_effects(vec4 color, vec2 uv) {{\n{calls}\n    return color;\n}}"
-        return Generated(files=tuple(e.kind.shader for e in self.effects), text=text, header=header)
+        return Generated(files=tuple(e.kind.shader for e in effects), text=text, header=header)
 
     def replace(self, effects: list[ActiveEffect]) -> None:
         self.effects = [e for e in effects if e.kind.stage == self.stage]
+        self.left_out.clear()
         self.version += 1
 
+    def program(self, shell: Any, name: str, build: Any) -> Any:
+        """``shell.program(name, build)``, leaving out effects whose GLSL does not compile.
+
+        At start there is no last good program to keep, so one broken third-party
+        effect would take the whole stage down: instead it is left out, reported
+        against its plugin and shown on screen until its file is edited.
+        """
+        while True:
+            try:
+                return shell.program(name, build)
+            except ShaderError as exc:
+                named = files_in_error(exc)
+                culprits = [e for e in self.active if e.kind.shader.resolve() in named]
+                if not culprits:  # the error is in a file an effect includes: find which one
+                    culprits = self._breaking_effect(build)
+                if not culprits:
+                    raise
+                for effect in culprits:
+                    files = named | {effect.kind.shader.resolve()}
+                    self.left_out[effect.name] = (exc.lines, {path: file_stamp(path) for path in files})
+                    shell.host.report_failure(effect.plugin, f"effect {effect.name}", exc)
+
+    def _breaking_effect(self, build: Any) -> list[ActiveEffect]:
+        """The one effect without which the program compiles, if there is one."""
+        for effect in self.active:
+            self.left_out[effect.name] = ([], {})
+            try:
+                compile_program(*build()).delete()  # built only to find the culprit
+            except ShaderError:
+                continue
+            finally:
+                del self.left_out[effect.name]
+            return [effect]
+        return []
+
+    def refresh(self, program: Any) -> None:
+        """Rebuild ``program`` (a ReloadableProgram) after the chain changed or a left-out
+        effect's file was edited; a rebuild that fails keeps the last good program."""
+        if any(file_stamp(path) != stamp for _, stamps in self.left_out.values() for path, stamp in stamps.items()):
+            self.left_out.clear()
+            self.version += 1
+        if self.version != self._built:
+            self._built = self.version
+            program.reload()
+
+    def errors(self) -> list[str]:
+        """Error lines of the effects left out, for the on-screen error list."""
+        return [line for lines, _ in self.left_out.values() for line in lines]
+
     def set_uniforms(self, program: Any) -> None:
-        for effect in self.effects:
+        for effect in self.active:
             for name, value in effect.uniforms().items():
                 if name in program.uniforms:
                     program[name] = value

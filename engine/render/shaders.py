@@ -173,8 +173,8 @@ class ReloadableProgram:
             files = vertex.files | fragment.files
             program = compile_program(vertex, fragment)
         except ShaderError as exc:
-            files = files or set(self._stamps) or _files_in_error(exc)
-            self._remember(files | _files_in_error(exc))
+            files = files or set(self._stamps) or files_in_error(exc)
+            self._remember(files | files_in_error(exc))
             if self.error is None or self.error.lines != exc.lines:
                 log.error("shader %s: %s", self.name, "; ".join(exc.lines))
             self.error = exc
@@ -191,16 +191,17 @@ class ReloadableProgram:
 
     def poll(self) -> bool:
         """Rebuild if any file this program was built from changed; True if it tried."""
-        if all(_mtime(path) == stamp for path, stamp in self._stamps.items()):
+        if all(file_stamp(path) == stamp for path, stamp in self._stamps.items()):
             return False
         self.reload()
         return True
 
     def _remember(self, files: set[Path]) -> None:
-        self._stamps = {path: _mtime(path) for path in files}
+        self._stamps = {path: file_stamp(path) for path in files}
 
 
-def _mtime(path: Path) -> float:
+def file_stamp(path: Path) -> float:
+    """Changes whenever the file is written (mtime and size); -1 when it is missing."""
     try:
         stat = os.stat(path)
         return stat.st_mtime_ns + stat.st_size
@@ -208,7 +209,8 @@ def _mtime(path: Path) -> float:
         return -1.0
 
 
-def _files_in_error(exc: ShaderError) -> set[Path]:
+def files_in_error(exc: ShaderError) -> set[Path]:
+    """The shader files an error's file:line messages name."""
     files = set()
     for line in exc.lines:
         candidate = Path(line.split(":", 1)[0])

@@ -20,10 +20,9 @@ class ScreenPassLayer:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.chain = shell.screen_chain
-        self._chain_version = self.chain.version
         self.scratch: RenderTarget | None = None
         folder = shell.shaders_dir
-        self.program = shell.program("screen", lambda: (
+        self.program = self.chain.program(shell, "screen", lambda: (
             load_source(folder / "screen.vert"),
             load_source(folder / "screen.frag", include_dirs=[folder],
                         virtual={"screen_effects": self.chain.generated()})))
@@ -32,11 +31,9 @@ class ScreenPassLayer:
         self.vao = vao.value
 
     def draw(self) -> None:
-        if not self.chain.effects:
+        self.chain.refresh(self.program)  # the scene's effect list or a left-out effect was edited
+        if not self.chain.active:
             return
-        if self.chain.version != self._chain_version:
-            self._chain_version = self.chain.version
-            self.program.reload()
         target = self.shell.target
         if self.scratch is None:
             self.scratch = RenderTarget(target.width, target.height)
