@@ -107,7 +107,7 @@ def streaming_wall(seconds: float) -> list[list[Any]]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    seconds = 4.0 if quick else 8.0
+    seconds = 3.0 if quick else 5.0
     tables = {}
     result: dict[str, Any] = {"title": "6. Scale and zoom-aware streaming", "targets": [
         f"16-tile wall zoomed out: shell CPU with streaming on >= {TARGET_DROP:.0f}x lower than off"]}
