@@ -177,6 +177,9 @@ def test_reset_reboots_through_booting_and_powerdown_stops(sources, make_ctx, me
                                                            wait_for):
     ctx, source = start(sources, make_ctx, iso=str(memtest_iso))
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    # a reset during the BIOS's first instants can leave memtest on the blank 640x480
+    # placeholder for good: reset a guest that has drawn its own screen
+    wait_for(lambda: source.display.console_size == (720, 400), what="memtest's text screen")
     states = []
     ctx.on_state = lambda change: states.append((change.new, change.reason))
     source.reset().result(5)
