@@ -23,7 +23,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 import pluggy
@@ -31,6 +31,7 @@ import pluggy
 import engine
 from engine import hookspecs
 from engine.registry import CollisionError, Registry
+from engine.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class PluginHost:
         self.blocked = set(blocked)
         self.infos: dict[str, PluginInfo] = {}
         self.registry = Registry()
+        self._watchdog: Watchdog | None = None  # made on the first call into a plugin
 
     # ----------------------------------------------------------------- loading
     def load_default(self, plugin_dirs: Iterable[Path] = ()) -> None:
@@ -209,14 +211,26 @@ class PluginHost:
         self.registry.remove_plugin(plugin)
         self._mark_failed(info, reason)
 
+    def call(self, plugin: str, where: str, function: Callable[[], Any]) -> tuple[bool, Any]:
+        """Call into ``plugin`` (a hook, a method of an object it registered) in isolation.
+
+        Returns ``(True, result)``, or ``(False, None)`` when it raised or hung (see
+        :mod:`engine.watchdog`): then the failure is reported with the plugin's name.
+        """
+        if self._watchdog is None:
+            self._watchdog = Watchdog()
+        try:
+            return True, self._watchdog.call(plugin, where, function)
+        except Exception as exc:
+            self.report_failure(plugin, where, exc)
+            return False, None
+
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a notification hook, each in isolation."""
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):  # pluggy's own call order
-            try:
-                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
-                self.report_failure(impl.plugin_name, hook_name, exc)
+            self.call(impl.plugin_name, hook_name,
+                      lambda impl=impl: impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
 
     # ---------------------------------------------------------- the typed facade
     def scene_loaded(self, shell: Any, scene: Any) -> None:

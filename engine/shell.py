@@ -267,13 +267,12 @@ class Shell:
 
     def _guarded(self, plugin: str, where: str, call: Callable[[], Any]) -> Any:
         """Call into a plugin object; on error report it and drop the plugin's objects if disabled."""
-        try:
-            return call()
-        except Exception as exc:
-            if self.host.report_failure(plugin, where, exc):
-                self.layers = [(p, layer) for p, layer in self.layers if p != plugin]
-                self.sinks = [(p, sink) for p, sink in self.sinks if p != plugin]
-            return None
+        ok, value = self.host.call(plugin, where, call)
+        info = self.host.infos.get(plugin)
+        if not ok and info is not None and info.status != "active":
+            self.layers = [(p, layer) for p, layer in self.layers if p != plugin]
+            self.sinks = [(p, sink) for p, sink in self.sinks if p != plugin]
+        return value
 
     def dispatch_input(self, event: str, *args: Any) -> bool:
         """Offer an input event to the sinks, highest priority first, until one consumes it."""
