@@ -6,7 +6,8 @@ the answer one JSON line:
 
 * ``{"op": "type", "tile": T, "text": S}`` types ``S`` into tile ``T``'s VM;
 * ``{"op": "keys", "tile": T, "combo": "ctrl-alt-del"}`` sends a key combination;
-* ``{"op": "tiles"}`` lists the tiles: ``{"tiles": [{"name", "title", "state"}...]}``;
+* ``{"op": "tiles"}`` lists the tiles, the focus and the camera: ``{"tiles": [{"name",
+  "title", "state"}...], "focus": name or null, "camera": {"x", "y", "zoom"}}``;
 * ``{"op": "screenshot", "path": P}`` writes the window's last frame to PNG file ``P``.
 
 Answers are ``{"ok": true, ...}`` once the keys have been sent, or
@@ -111,8 +112,10 @@ class ControlServer:
         return {"ok": True}
 
     def _tiles(self) -> dict[str, Any]:
-        return {"tiles": [{"name": t.name, "title": t.title, "state": t.ctx.state.value}
-                          for t in self.shell.tiles]}
+        shell = self.shell
+        return {"tiles": [{"name": t.name, "title": t.title, "state": t.ctx.state.value} for t in shell.tiles],
+                "focus": shell.focused.name if shell.focused else None,
+                "camera": {"x": shell.camera.x, "y": shell.camera.y, "zoom": shell.camera.zoom}}
 
 
 def running_shells() -> dict[int, Path]:
