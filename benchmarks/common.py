@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -17,8 +18,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +98,7 @@ def _os_name() -> str:
         text = Path("/etc/os-release").read_text()
     except OSError:
         return platform.system()
-    match = re.search(r'^PRETTY_NAME="?([^"\n]*)', text, re.M)
+    match = re.search(r'^PRETTY_NAME="?([^"\n]*)', text, re.MULTILINE)
     return match.group(1) if match else platform.system()
 
 
@@ -112,7 +114,7 @@ def versions() -> dict[str, str]:
         pass
     qemu = shutil.which("qemu-system-x86_64")
     if qemu:
-        first = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()
+        first = subprocess.run([qemu, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()
         out["QEMU"] = first[0].replace("QEMU emulator version ", "") if first else "?"
     out.update(gl_info())
     return out
@@ -127,7 +129,8 @@ def gl_info() -> dict[str, str]:
             "from pyglet import gl\n"
             "print(gl.gl_info.get_renderer()); print(gl.gl_info.get_version_string())\n")
     try:
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                                check=False)
         renderer, version = result.stdout.strip().splitlines()[:2]
     except (subprocess.SubprocessError, ValueError):
         return {"GL": "unavailable"}
@@ -148,7 +151,7 @@ def markdown_table(t: dict[str, Any]) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return "-"
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)

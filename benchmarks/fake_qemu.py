@@ -124,7 +124,7 @@ class FakeQemu:
             interfaces = reply.body[0]["Interfaces"].value if reply.message_type is MessageType.METHOD_RETURN else []
             self.listener = bus
             self.listener_ready.set_result(list(interfaces))
-        except Exception as exc:  # reported to the waiting stream() call
+        except Exception as exc:  # noqa: BLE001 - any failure is reported to the waiting stream() call
             self.listener_ready.set_exception(exc)
 
     async def send(self, member: str, signature: str, body: list, iface: str = dd.LISTENER_IFACE) -> float:

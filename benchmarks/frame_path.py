@@ -44,7 +44,7 @@ class TimedMailbox(FrameMailbox):
         super().__init__()
         self.times: list[float] = []
 
-    def publish(self, pixels, dirty=None) -> None:  # noqa: ANN001 - same as the base
+    def publish(self, pixels, dirty=None) -> None:
         super().publish(pixels, dirty)
         self.times.append(time.monotonic())
 
@@ -105,7 +105,7 @@ def check_last_patch(last: dict[str, int] | None, rect: tuple[int, int], fb: np.
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    seconds = 2.0 if quick else 4.0
+    seconds = 2.0 if quick else 3.0
     rows = []
     results = []
     for transport, size, rect, rate in CASES:

@@ -46,7 +46,7 @@ def measure(shells: Shells, tiles: int, effects: str, size: tuple[int, int], sec
 
 
 def run(quick: bool = False, sizes: list[tuple[int, int]] | None = None) -> dict[str, Any]:
-    seconds = 1.0 if quick else 2.0
+    seconds = 1.0 if quick else 1.5
     sizes = sizes or [(1280, 720), (1920, 1080)]
     rows = []
     with Shells() as shells:
@@ -75,7 +75,7 @@ def cli() -> None:
     result = run(args.quick, sizes)
     info = machine()
     result["machine"] = f"{info['CPU']} ({info['cores']} cores, {info['RAM']})"
-    result["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    result["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(f"## {result['title']}\n\n{markdown_table(result['tables'][''])}")

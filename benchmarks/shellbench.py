@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -62,10 +63,10 @@ class Shells:
     def close_all(self) -> None:
         self.runner.close()
 
-    def __enter__(self) -> Shells:
+    def __enter__(self) -> Shells:  # noqa: PYI034 - not subclassed
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.runner.close()
         self._tmp.cleanup()
 

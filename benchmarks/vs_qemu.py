@@ -145,7 +145,7 @@ def geometry_os(seconds: float, device: str, workdir: Path) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     if not TINY_ISO.exists():
         return {"title": "5. Against QEMU's own display", "skipped": f"{TINY_ISO} missing (run tools/dev setup)"}
-    seconds = 8 if quick else 10
+    seconds = 6 if quick else 7
     rows = []
     with tempfile.TemporaryDirectory(prefix="geos-bench-") as tmp:
         workdir = Path(tmp)
