@@ -31,7 +31,7 @@ import pluggy
 import engine
 from engine import hookspecs
 from engine.registry import CollisionError, Registry
-from engine.watchdog import Watchdog
+from engine.watchdog import watchdog
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ class PluginHost:
         self.blocked = set(blocked)
         self.infos: dict[str, PluginInfo] = {}
         self.registry = Registry()
-        self._watchdog: Watchdog | None = None  # made on the first call into a plugin
 
     # ----------------------------------------------------------------- loading
     def load_default(self, plugin_dirs: Iterable[Path] = ()) -> None:
@@ -217,10 +216,8 @@ class PluginHost:
         Returns ``(True, result)``, or ``(False, None)`` when it raised or hung (see
         :mod:`engine.watchdog`): then the failure is reported with the plugin's name.
         """
-        if self._watchdog is None:
-            self._watchdog = Watchdog()
         try:
-            return True, self._watchdog.call(plugin, where, function)
+            return True, watchdog().call(plugin, where, function)
         except Exception as exc:
             self.report_failure(plugin, where, exc)
             return False, None

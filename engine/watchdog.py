@@ -34,11 +34,13 @@ class PluginHang(Exception):
 
 
 class Watchdog:
-    def __init__(self, seconds: float = HANG_SECONDS) -> None:
+    """Use the process's one watchdog, :func:`watchdog` (one signal handler per process)."""
+
+    def __init__(self, seconds: float = HANG_SECONDS, install: bool = True) -> None:
         self.seconds = seconds
         self._current: tuple[str, str, float] | None = None  # (plugin, where, deadline) of the running call
         self._reported: tuple[str, str, float] | None = None
-        self._enabled = self._install()
+        self._enabled = install and self._install()
         if self._enabled:
             threading.Thread(target=self._watch, name="geos-watchdog", daemon=True).start()
 
@@ -77,3 +79,21 @@ class Watchdog:
                 log.warning("plugin %s: %s still running after %.0f s: interrupting it",
                             current[0], current[1], self.seconds)
                 signal.pthread_kill(main.ident, _SIGNAL)
+
+
+_instance: Watchdog | None = None
+_instance_lock = threading.Lock()
+_UNWATCHED = Watchdog(install=False)  # for calls off the main thread, which are never watched
+
+
+def watchdog() -> Watchdog:
+    """The process's watchdog, made (and its handler installed) on the main thread's first use."""
+    global _instance
+    if _instance is not None:
+        return _instance
+    if threading.current_thread() is not threading.main_thread():
+        return _UNWATCHED
+    with _instance_lock:
+        if _instance is None:
+            _instance = Watchdog()
+        return _instance
