@@ -149,7 +149,9 @@ class StreamingPolicy:
         tiles = tuple((t.spec, t.ctx.state, t.ctx.reason, t.too_large) for t in shell.tiles)
         programs = tuple(p.generation for p in shell.programs.values())
         effects = tuple((id(e), tuple(e.uniforms().items())) for e in shell.effects)
-        return (camera.version, camera.width, camera.height, id(shell.focused), tiles, programs, effects)
+        # layers that draw more than textures (the guest cursor) say what they look like
+        layers = tuple(layer.state() for _, layer in shell.layers if hasattr(layer, "state"))
+        return (camera.version, camera.width, camera.height, id(shell.focused), tiles, programs, effects, layers)
 
     def _effects_animate(self, shell: Any) -> bool:
         """Whether an active effect may change the picture by itself from frame to frame."""

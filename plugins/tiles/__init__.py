@@ -6,13 +6,15 @@ from __future__ import annotations
 import engine
 from engine.registry import CheckType, InputSinkType, LayerType
 from engine.render.diagnostics import gl_checks
+from plugins.tiles.cursor import CursorLayer
 from plugins.tiles.layer import TilesLayer
 from plugins.tiles.picker import TilePicker
 
 
 @engine.hookimpl
 def register_layers() -> list[LayerType]:
-    return [LayerType("tiles", order=10, factory=TilesLayer)]
+    return [LayerType("tiles", order=10, factory=TilesLayer),
+            LayerType("guest-cursor", order=12, factory=CursorLayer)]
 
 
 @engine.hookimpl
