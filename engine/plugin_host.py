@@ -210,14 +210,16 @@ class PluginHost:
         self.registry.remove_plugin(plugin)
         self._mark_failed(info, reason)
 
-    def call(self, plugin: str, where: str, function: Callable[[], Any]) -> tuple[bool, Any]:
+    def call(self, plugin: str, where: str, function: Callable[[], Any], watch: bool = False) -> tuple[bool, Any]:
         """Call into ``plugin`` (a hook, a method of an object it registered) in isolation.
 
-        Returns ``(True, result)``, or ``(False, None)`` when it raised or hung (see
-        :mod:`engine.watchdog`): then the failure is reported with the plugin's name.
+        Returns ``(True, result)``, or ``(False, None)`` when it raised - or, with
+        ``watch``, hung (see :mod:`engine.watchdog`): the failure is reported with the
+        plugin's name.  Hooks are watched; per-frame objects are not, since a layer
+        may legitimately take seconds for one frame on a software renderer.
         """
         try:
-            return True, watchdog().call(plugin, where, function)
+            return True, (watchdog().call(plugin, where, function) if watch else function())
         except Exception as exc:
             self.report_failure(plugin, where, exc)
             return False, None
@@ -227,7 +229,7 @@ class PluginHost:
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):  # pluggy's own call order
             self.call(impl.plugin_name, hook_name,
-                      lambda impl=impl: impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
+                      lambda impl=impl: impl.function(**{arg: kwargs[arg] for arg in impl.argnames}), watch=True)
 
     # ---------------------------------------------------------- the typed facade
     def scene_loaded(self, shell: Any, scene: Any) -> None:

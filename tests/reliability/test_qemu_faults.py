@@ -51,7 +51,7 @@ def test_hung_qemu_shows_within_2_s_recovers_and_restarts(sources, make_ctx, mem
     wait_for(lambda: ctx.state is TileState.FAILED, timeout=2, what="FAILED again")
     source.restart()  # a real hang: restart kills it (quit is not answered) and boots anew
     assert gone(pid)
-    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+    wait_for(lambda: ctx.state is TileState.RUNNING, timeout=40, what="RUNNING after restart")
     assert source.pid != pid
 
 
@@ -69,7 +69,7 @@ def test_qemu_crashing_at_start_fails_within_2_s_with_its_words(sources, make_ct
     assert ctx.reason == "qemu: fatal: emulator bug (QEMU was killed by SIGSEGV)"
     monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: real)
     source.restart()
-    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+    wait_for(lambda: ctx.state is TileState.RUNNING, timeout=40, what="RUNNING after restart")
 
 
 def test_a_paused_vm_is_not_mistaken_for_a_hang(sources, make_ctx, memtest_iso, wait_for):
@@ -121,7 +121,7 @@ def test_display_that_keeps_dropping_fails_the_tile_but_leaves_the_vm(sources, m
     assert ctx.reason == "display connection lost (EOFError); reconnect limit (1) reached"
     assert not gone(source.pid)  # the guest keeps running; restart or stop is the user's call
     source.restart()
-    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after restart")
+    wait_for(lambda: ctx.state is TileState.RUNNING, timeout=40, what="RUNNING after restart")
 
 
 def test_stalled_display_thread_does_not_freeze_the_vm(sources, make_ctx, memtest_iso, wait_for):

@@ -149,7 +149,7 @@ def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
         xdotool(display, "key", "--window", window, "--delay", str(delay), *names)
 
     def type_(text: str) -> None:
-        xdotool(display, "type", "--window", window, "--delay", "40", "--", text)
+        xdotool(display, "type", "--window", window, "--delay", "60", "--", text)
 
     def click_at(sx: int, sy: int, button: str = "1") -> None:
         xdotool(display, "mousemove", "--window", window, str(sx), str(sy), "click", button)
