@@ -26,7 +26,8 @@ changed pixels (:attr:`StreamingPolicy.region`): on a software renderer a frame'
 cost is its shaded pixels, and a text cursor blinking is 9x16 of them, not the
 whole window; when that box lies inside one tile's (opaque) image,
 :attr:`StreamingPolicy.region_opaque` tells layers under the tiles (the map grid)
-that they need not draw.  A layer whose picture changes by itself calls
+that they need not draw.  A layer whose picture changes by itself has a ``state()``
+method (compared every frame; a change redraws everything) or calls
 ``shell.streaming.poke()``.
 Numbers and the on/off comparison are in docs/performance.md.
 """
