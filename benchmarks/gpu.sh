@@ -1,7 +1,19 @@
 #!/bin/sh
 # Benchmark 4 on the device machine (a GPU, no network): unpack the GL loader
 # packages and Python wheels carried in .gl/ and .whl/ (see docs/performance.md),
-# then run benchmarks.render.  Writes $OUT/gpu-render.json and $OUT/gpu.log.
+# then run benchmarks.render.  Writes $OUT/gpu-render.json and $OUT/gpu.log; copy that
+# JSON to benchmarks/results/gpu-render.json and docs/performance.md shows it.
+#
+# Made beforehand on this machine (both folders listed in .git/info/exclude):
+#   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+#   mkdir -p .gl/extra /tmp/amd64/partial && apt-get $o update
+#   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+#   (cd .gl/extra && apt-get $o download libfreetype6 libfontconfig1 fontconfig-config \
+#       fonts-dejavu-core libpng16-16 libbrotli1)
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#       -d .whl pyglet==2.1.19 attrs==26.1.0 pluggy==1.7.0 PyYAML==6.0.4 dbus-fast==5.2.0 qemu.qmp==0.0.6
+# and run there as: sh benchmarks/gpu.sh (carrying .gl and .whl).
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
