@@ -83,6 +83,9 @@ def connect_window_events(shell: Any) -> None:
         window.switch_to()
         shell.target.resize(fb_width, fb_height)
 
+    def on_expose() -> None:
+        shell.streaming.poke()  # the window was uncovered: its pixels must be drawn again
+
     def on_close() -> bool:
         shell.quit()
         return True
@@ -90,4 +93,5 @@ def connect_window_events(shell: Any) -> None:
     window.push_handlers(on_key_press=on_key_press, on_key_release=on_key_release, on_text=on_text,
                          on_mouse_press=on_mouse_press, on_mouse_release=on_mouse_release,
                          on_mouse_motion=on_mouse_motion, on_mouse_drag=on_mouse_drag,
-                         on_mouse_scroll=on_mouse_scroll, on_resize=on_resize, on_close=on_close)
+                         on_mouse_scroll=on_mouse_scroll, on_resize=on_resize, on_expose=on_expose,
+                         on_close=on_close)
