@@ -52,9 +52,15 @@ class QemuParams:
                              "inline (copied in messages) or auto", choices=("auto", "shm", "inline"))
     network: bool = setting(False, doc="give the guest a user-mode NIC (-nic user); "
                             "off: no network device at all")
+    resume: bool = setting(False, doc="save the whole VM (memory, devices) when the shell exits and "
+                           "continue exactly there on the next run, like hibernation; with disks "
+                           "it needs persistent (docs/qemu.md)")
     extra_args: list[str] = setting(factory=list, doc="extra QEMU arguments, appended as-is")
 
     def __attrs_post_init__(self) -> None:
+        if self.resume and self.disk and not self.persistent:
+            raise ValueError("resume needs persistent: true when there are disks "
+                             "(the saved memory would not match disks whose changes were discarded)")
         if self.image is None:
             return
         try:

@@ -13,6 +13,7 @@ guest power-off or our own stop; FAILED with a one-line reason naming the cause
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -183,10 +184,17 @@ class VmSession:
             await self._migration_done(RESUME_TIMEOUT)
             await self.monitor.execute("cont")  # save_state paused it, and QEMU keeps that
         except MonitorError as exc:
-            self._fail(f"resuming {self.resume_from} failed: {exc}")
+            # set aside, so that a restart boots afresh instead of failing the same way
+            kept = self.resume_from.with_name(self.resume_from.name + ".failed")
+            with contextlib.suppress(OSError):
+                self.resume_from.replace(kept)
+            self._fail(f"resuming {self.resume_from} failed: {exc} (kept as {kept.name}; restart boots afresh)")
             self.process.kill()
             return False
         log.info("%s: resumed from %s", self.ctx.name, self.resume_from)
+        # A state is used once: resuming it again after the disks moved on would
+        # corrupt them (the shell may be killed before it saves a new one).
+        self.resume_from.unlink(missing_ok=True)
         return True
 
     async def save_state(self, path: Path, timeout: float = SAVE_TIMEOUT) -> None:

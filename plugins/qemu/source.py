@@ -18,16 +18,19 @@ shell discovers with ``getattr``:
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from engine.tiles import FrameSource, TileContext, TileState
 
 from . import backend, registry
 from .dbus_display import Cursor, CursorPos, DisplayClient
-from .params import QemuParams
-from .session import KILL_TIMEOUT, POWERDOWN_TIMEOUT, QUIT_TIMEOUT, VmSession
+from .params import QemuParams, media
+from .session import KILL_TIMEOUT, POWERDOWN_TIMEOUT, QUIT_TIMEOUT, SAVE_TIMEOUT, VmSession
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +50,17 @@ class QemuSource(FrameSource):
     # --------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Spawn QEMU and its display client in the background; returns at once."""
+        """Spawn QEMU and its display client in the background; returns at once.
+
+        With ``resume`` and a state saved by the last run, QEMU continues from it.
+        """
         registry.install_signal_handlers()  # no-op off the main thread or when done
         with self._lock:
             if self._session is not None and self._session.active:
                 return
-            session = VmSession(self.ctx, self.params, self._report)
+            saved = self.state_file() if self.params.resume else None
+            session = VmSession(self.ctx, self.params, self._report,
+                                resume_from=saved if saved is not None and saved.exists() else None)
             self._session = session
         session.booting()
         backend.call_soon(session.start)
@@ -66,6 +74,8 @@ class QemuSource(FrameSource):
         with self._lock:
             session, self._session = self._session, None
         if session is None:
+            return
+        if self.params.resume and self._save(session):
             return
         timeout = QUIT_TIMEOUT * 2 + KILL_TIMEOUT + _STOP_MARGIN
         if self.params.persistent:
@@ -81,6 +91,30 @@ class QemuSource(FrameSource):
             self.ctx.report_state(TileState.STOPPED, "stopped")
         except Exception:
             log.exception("%s: stop failed", self.ctx.name)
+
+    def state_file(self) -> Path:
+        """Where ``resume`` keeps this VM's saved state: per user, keyed by the tile and
+        the files it boots from (the state belongs with its disks)."""
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        key = "\0".join([str(self.ctx.scene_dir), self.ctx.name,
+                          *(str(path) for _, path, _ in media(self.params, self.ctx.scene_dir))])
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.ctx.name)
+        return base / "geometry-os" / "state" / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.vmstate"
+
+    def _save(self, session: VmSession) -> bool:
+        """Save the VM's state for the next run; False (and a log line) when it could not."""
+        if not session.active or self.ctx.state not in (TileState.RUNNING, TileState.PAUSED):
+            return False
+        path = self.state_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            backend.submit(session.save_state(path)).result(SAVE_TIMEOUT + _STOP_MARGIN)
+        except Exception as exc:  # the VM then stops the usual way
+            log.error("%s: could not save its state (%s); stopping it instead", self.ctx.name, exc)
+            path.unlink(missing_ok=True)
+            return False
+        session.active = False
+        return True
 
     def restart(self) -> None:
         self.stop()

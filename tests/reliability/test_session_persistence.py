@@ -18,6 +18,7 @@ from plugins.qemu import backend
 from plugins.qemu.monitor import MonitorError
 from plugins.qemu.params import QemuParams
 from plugins.qemu.session import VmSession
+from plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
 
@@ -36,35 +37,47 @@ def start(ctx: TileContext, params: QemuParams, resume_from: Path | None = None)
     return session
 
 
-def test_saved_state_resumes_mid_task(make_ctx, tiny_linux_iso, tmp_path, wait_for):
+def test_resume_tile_saves_on_stop_and_continues_mid_task(make_ctx, tiny_linux_iso, tmp_path, wait_for,
+                                                          monkeypatch):
+    """A ``resume: true`` tile: stopping it (the shell exiting) saves it; the next start
+    continues the guest's count where it was, and the state file is used up."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     job = tmp_path / "job.sh"
     job.write_text(JOB)
-    params = QemuParams(iso=str(tiny_linux_iso), memory=128, accel="tcg", tablet=False,
+    params = QemuParams(iso=str(tiny_linux_iso), memory=128, accel="tcg", tablet=False, resume=True,
                         extra_args=["-fw_cfg", f"name=opt/geos/run,file={job}"])
-    state = tmp_path / "vm.state"
-    first_ctx = make_ctx("first")
-    first = start(first_ctx, params)
+    first_ctx = make_ctx("vm")
+    first = QemuSource(first_ctx, params)
+    first.start()
     try:
         wait_for(lambda: len(ticks(first_ctx.runtime_dir / "serial.log")) >= 5, timeout=60, interval=0.1,
                  what="the guest counting")
-        backend.submit(first.save_state(state)).result(60)
     finally:
-        backend.submit(first.stop()).result(30)
+        first.stop()
     saved = ticks(first_ctx.runtime_dir / "serial.log")[-1]
-    assert first_ctx.state is TileState.STOPPED and first_ctx.reason == "state saved"
-    assert not first.process.alive and state.stat().st_size > 0
+    state = first.state_file()
+    assert (first_ctx.state, first_ctx.reason) == (TileState.STOPPED, "state saved")
+    assert state.is_relative_to(tmp_path / "data" / "geometry-os" / "state") and state.stat().st_size > 0
 
-    second_ctx = make_ctx("second")
-    second = start(second_ctx, params, resume_from=state)
+    second_ctx = make_ctx("vm")  # the same tile on the next run
+    (second_ctx.runtime_dir / "serial.log").unlink()
+    second = QemuSource(second_ctx, params)
+    assert second.state_file() == state
+    second.start()
     try:
         serial = second_ctx.runtime_dir / "serial.log"
         wait_for(lambda: len(ticks(serial)) >= 3, timeout=30, interval=0.1, what="the count going on")
-        assert second_ctx.state is TileState.RUNNING
+        wait_for(lambda: second_ctx.state is TileState.RUNNING, what="RUNNING")
         assert ticks(serial)[:3] == [saved + 1, saved + 2, saved + 3]
         assert "GEOS-TINY-READY" not in serial.read_text(errors="replace")  # not booted again
-        assert second.process.pid != first.process.pid
+        assert not state.exists()  # used once: a crash now must not resume stale memory later
     finally:
-        backend.submit(second.stop()).result(30)
+        second.stop()
+
+
+def test_resume_with_throwaway_disks_is_a_scene_error(tmp_path):
+    with pytest.raises(ValueError, match="resume needs persistent: true"):
+        QemuParams(disk=[str(tmp_path / "d.img")], resume=True)
 
 
 def test_state_cannot_be_saved_with_throwaway_disks(make_ctx, tmp_path):
@@ -83,5 +96,7 @@ def test_a_bad_state_file_fails_the_tile_with_the_reason(make_ctx, memtest_iso, 
     try:
         wait_for(lambda: ctx.state is TileState.FAILED, timeout=15, what="FAILED")
         assert ctx.reason.startswith(f"resuming {state} failed: ")
+        assert ctx.reason.endswith("(kept as garbage.state.failed; restart boots afresh)")
+        assert not state.exists() and (tmp_path / "garbage.state.failed").exists()
     finally:
         backend.submit(session.stop()).result(30)
