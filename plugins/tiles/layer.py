@@ -187,7 +187,7 @@ class TilesLayer:
         return [t for t in self.shell.tiles if t.footprint.intersects(view)]
 
     def draw(self) -> None:
-        shell, camera = self.shell, self.shell.camera
+        camera = self.shell.camera
         tiles = self.visible_tiles()
         self.rects.clear()
         for tile in tiles:
