@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from plugins.qemu.images import images_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TINY_ISO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "geometry-os" / "images" / "tiny-linux.iso"
+TINY_ISO = images_dir() / "tiny-linux.iso"  # where tools/dev setup builds the tiny-linux image
 
 log = logging.getLogger("benchmarks")
 

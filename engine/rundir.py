@@ -60,12 +60,17 @@ def shell_runtime_dir(pid: int | None = None) -> Path:
     return ensure_private_dir(root / str(pid or os.getpid()))
 
 
-def tile_runtime_dir(tile: str, pid: int | None = None) -> Path:
-    """A tile's directory inside this shell's directory, created 0700."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in tile) or "tile"
+def safe_name(name: str) -> str:
+    """``name`` (a tile id) as one file name: other characters become ``_``, never "." or ".."."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "tile"
     if not safe.strip("."):  # "." and ".." would be this shell's directory or the root
         safe = "_" * len(safe)
-    return ensure_private_dir(shell_runtime_dir(pid) / safe)
+    return safe
+
+
+def tile_runtime_dir(tile: str, pid: int | None = None) -> Path:
+    """A tile's directory inside this shell's directory, created 0700."""
+    return ensure_private_dir(shell_runtime_dir(pid) / safe_name(tile))
 
 
 def alive(pid: int) -> bool:

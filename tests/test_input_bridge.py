@@ -18,6 +18,7 @@ from engine.settings import setting
 from engine.testing import wait_until
 from engine.tiles import FrameSource, TileState
 from plugins.input import keymap
+from plugins.input.bridge import bridge_of
 
 GUEST_W, GUEST_H = 800, 600
 
@@ -222,7 +223,7 @@ def test_relative_guest_grabs_the_pointer_and_scales_motion(shell_for):
     shell, vm = shell_for(absolute=False)
     click(shell, 400, 300)  # focus
     click(shell, 400, 300)  # into the VM: grab
-    bridge = next(sink for _, sink in shell.sinks if type(sink).__name__ == "InputBridge")
+    bridge = bridge_of(shell)
     assert bridge.grabbed and "return to the map" in bridge.hint()
     shell.camera.set(400, 300, 0.5)  # one screen pixel = two guest pixels
     send(shell, "on_mouse_motion", 400, 300, 3, -4)
@@ -262,10 +263,10 @@ def test_a_key_released_under_another_name_is_still_released(shell_for):
 
 
 def test_text_and_combos_are_paced_key_events(shell_for, render_scene):
-    from plugins.input.bridge import InputBridge, combo_events, text_events
+    from plugins.input.bridge import combo_events, text_events
 
     shell, vm = shell_for()
-    bridge = next(sink for _, sink in shell.sinks if isinstance(sink, InputBridge))
+    bridge = bridge_of(shell)
     done = []
     bridge.send_sequence(shell.tiles[0], text_events("Hi\n") + combo_events("ctrl-alt-del"),
                          done=lambda: done.append(True))

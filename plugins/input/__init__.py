@@ -39,12 +39,6 @@ def _make_bridge(shell: Any) -> Any:
     return InputBridge(shell, chord=tuple(_options(shell).release_chord.split("+")))
 
 
-def _bridge_of(shell: Any) -> Any:
-    from plugins.input.bridge import InputBridge
-
-    return next(sink for _, sink in shell.sinks if isinstance(sink, InputBridge))
-
-
 @engine.hookimpl
 def plugin_options() -> type:
     return InputOptions
@@ -71,9 +65,12 @@ def register_commands() -> list[CommandType]:
 
 @engine.hookimpl
 def scene_loaded(shell: Any, scene: Any) -> None:
+    from plugins.input.bridge import bridge_of
     from plugins.input.control import ControlServer
 
-    _servers[id(shell)] = ControlServer(shell, _bridge_of(shell))
+    bridge = bridge_of(shell)
+    if bridge is not None:  # nothing to serve without it (its factory failed)
+        _servers[id(shell)] = ControlServer(shell, bridge)
 
 
 @engine.hookimpl

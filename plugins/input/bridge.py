@@ -42,8 +42,8 @@ CHORD_KEYS = {
 #: With the chord held, these keys send something the host would eat.
 CHORD_SUBSTITUTES = {key.END: "delete"}  # Ctrl+Alt+End -> Ctrl+Alt+Del, as remote desktops do
 
-#: Guest LED bits of ``Modifiers`` and the lock keys that toggle them.
-LOCKS = ((4, key.MOD_CAPSLOCK, "caps_lock"), (2, key.MOD_NUMLOCK, "num_lock"))
+#: Guest LED bit of ``Modifiers``, host modifier, host key and QEMU key of each lock.
+LOCKS = ((4, key.MOD_CAPSLOCK, key.CAPSLOCK, "caps_lock"), (2, key.MOD_NUMLOCK, key.NUMLOCK, "num_lock"))
 
 #: Seconds between the key events of typed text and combinations (QEMU's own
 #: ``send-key`` holds keys for 100 ms; a PS/2 keyboard copes with a few ms).
@@ -169,8 +169,7 @@ class InputBridge:
     def _sync_locks(self, source: Any, modifiers: int, symbol: int) -> None:
         """Make the guest's Caps/Num Lock match the host's before a key lands."""
         guest = source.keyboard_modifiers
-        for bit, host_mod, qcode in LOCKS:
-            lock_symbol = key.CAPSLOCK if qcode == "caps_lock" else key.NUMLOCK
+        for bit, host_mod, lock_symbol, qcode in LOCKS:
             if symbol == lock_symbol:
                 continue  # this press toggles it anyway
             if bool(guest & bit) != bool(modifiers & host_mod):
@@ -266,6 +265,11 @@ class InputBridge:
 
         step()
         return len(events) * KEY_INTERVAL
+
+
+def bridge_of(shell: Any) -> InputBridge | None:
+    """The shell's input bridge (None when the input plugin is blocked or disabled)."""
+    return next((sink for _, sink in shell.sinks if isinstance(sink, InputBridge)), None)
 
 
 def text_events(text: str) -> list[tuple[str, int]]:

@@ -19,10 +19,10 @@ class HintLayer:
                                        anchor_x="center", anchor_y="bottom")
 
     def draw(self) -> None:
-        from plugins.input.bridge import InputBridge
+        from plugins.input.bridge import bridge_of
 
-        text = next((hint for _, sink in self.shell.sinks
-                     if isinstance(sink, InputBridge) and (hint := sink.hint())), None)
+        bridge = bridge_of(self.shell)
+        text = bridge.hint() if bridge is not None else None
         if text is None:
             return
         if text != self.label.text:

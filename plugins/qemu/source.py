@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from engine import rundir
 from engine.tiles import FrameSource, TileContext, TileState
 
 from . import backend, registry
@@ -98,8 +99,8 @@ class QemuSource(FrameSource):
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
         key = "\0".join([str(self.ctx.scene_dir), self.ctx.name,
                           *(str(path) for _, path, _ in media(self.params, self.ctx.scene_dir))])
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.ctx.name)
-        return base / "geometry-os" / "state" / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.vmstate"
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        return base / "geometry-os" / "state" / f"{rundir.safe_name(self.ctx.name)}-{digest}.vmstate"
 
     def _save(self, session: VmSession) -> bool:
         """Save the VM's state for the next run; False (and a log line) when it could not."""

@@ -42,6 +42,17 @@ def memtest_iso(qemu_binary: str) -> Path:
 
 
 @pytest.fixture
+def tiny_linux_iso(qemu_binary: str) -> Path:
+    """The tiny Linux guest (guests/tiny-linux/build.sh): busybox, fw_cfg jobs, serial."""
+    from plugins.qemu import images
+
+    try:
+        return images.get("tiny-linux").require().iso
+    except images.NotInstalled as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture
 def make_ctx(tmp_path: Path) -> Callable[..., TileContext]:
     def make(name: str = "vm", **kwargs) -> TileContext:
         return TileContext(name=name, title=name, scene_dir=tmp_path,
