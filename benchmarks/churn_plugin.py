@@ -12,11 +12,11 @@ import time
 import attrs
 import numpy as np
 
-import engine
-from engine.frames import Rect
-from engine.registry import SourceType
-from engine.settings import setting
-from engine.tiles import FrameSource, TileContext, TileState
+import geometry_os
+from geometry_os.frames import Rect
+from geometry_os.registry import SourceType
+from geometry_os.settings import setting
+from geometry_os.tiles import FrameSource, TileContext, TileState
 
 
 @attrs.define(frozen=True)
@@ -65,6 +65,6 @@ class ChurnSource(FrameSource):
             self._stop.wait(max(0.0, deadline - time.monotonic()))
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_sources() -> list[SourceType]:
     return [SourceType("bench-churn", ChurnParams, ChurnSource, "Benchmark guest: redraws at a fixed rate.")]

@@ -29,9 +29,9 @@ import numpy as np
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.constants import MessageFlag
 
-from plugins.qemu import dbus_display as dd
-from plugins.qemu.p2p_bus import P2PMessageBus
-from plugins.qemu.pixels import PIXMAN_X8R8G8B8
+from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu.p2p_bus import P2PMessageBus
+from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 
 NO_REPLY = MessageFlag.NO_REPLY_EXPECTED
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, main, percentile, table, thread_cpu
-from engine.frames import FrameMailbox
+from geometry_os.frames import FrameMailbox
 
 TARGETS = {"shm": 1.0, "inline": 5.0}  # % of a core per 100 MB/s
 LATENCY_TARGET_MS = 2.0
@@ -51,7 +51,7 @@ class TimedMailbox(FrameMailbox):
 
 def measure(transport: str, size: tuple[int, int], rect: tuple[int, int], rate: float,
             seconds: float) -> dict[str, Any]:
-    from plugins.qemu.dbus_display import DisplayClient
+    from geometry_os.plugins.qemu.dbus_display import DisplayClient
 
     ours, theirs = socket.socketpair()
     peer = subprocess.Popen(

@@ -27,7 +27,7 @@ PRESENT_P99_TARGET_MS = 1000 / 60
 def measure(shells: Shells, tiles: int, streaming: bool, seconds: float) -> dict[str, Any]:
     from pyglet import gl
 
-    from plugins.tiles import layer as tiles_layer
+    from geometry_os.plugins.tiles import layer as tiles_layer
 
     shell = shells.open(wall([churn() for _ in range(tiles)], streaming=streaming))
     wait_for_textures(shell)

@@ -19,10 +19,10 @@ TILE_W, TILE_H, GAP_X, GAP_Y = 640, 480, 60, 80
 
 def make_host() -> Any:
     """A plugin host as ``geos run`` has it, plus the benchmark's ``bench-churn`` source."""
-    from engine.testing import headless_gl
+    from geometry_os.testing import headless_gl
 
     headless_gl()
-    from engine.plugin_host import PluginHost
+    from geometry_os.plugin_host import PluginHost
 
     host = PluginHost()
     host.load_default()
@@ -52,7 +52,7 @@ class Shells:
     """Opens shells offscreen (EGL) and closes them all at the end (a context manager)."""
 
     def __init__(self, host: Any | None = None) -> None:
-        from engine.testing import SceneRunner
+        from geometry_os.testing import SceneRunner
 
         self._tmp = tempfile.TemporaryDirectory(prefix="geos-bench-")
         self.runner = SceneRunner(host or make_host(), Path(self._tmp.name))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import main, percentile, table
-from engine.frames import Frame, Rect
+from geometry_os.frames import Frame, Rect
 
 SIZES = [(640, 480), (1024, 768), (1920, 1080), (3840, 2160)]
 TARGET = 0.8
@@ -24,7 +24,7 @@ TARGET = 0.8
 def measure(width: int, height: int, rounds: int) -> dict[str, float]:
     from pyglet import gl
 
-    from engine.render.texture import StreamTexture
+    from geometry_os.render.texture import StreamTexture
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (height, width, 4), dtype=np.uint8) for _ in range(2)]

@@ -4,14 +4,14 @@ from importlib import metadata
 
 import pluggy
 
-from engine.hookspecs import PROJECT
+from geometry_os.hookspecs import PROJECT
 
 try:
     __version__ = metadata.version("geometry-os")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-#: Decorator for plugin hook implementations: ``@engine.hookimpl``.
+#: Decorator for plugin hook implementations: ``@geometry_os.hookimpl``.
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 __all__ = ["__version__", "hookimpl"]

@@ -1,7 +1,7 @@
-"""``python -m engine`` is ``geos``."""
+"""``python -m geometry_os`` is ``geos``."""
 
 import sys
 
-from engine.cli import main
+from geometry_os.cli import main
 
 sys.exit(main())

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import engine
-from engine import logs
-from engine.plugin_host import PluginHost, blocked_from_env
-from engine.registry import CheckResult
-from engine.resources import default_scene
-from engine.scene import SceneError, load_scene
+import geometry_os
+from geometry_os import logs
+from geometry_os.plugin_host import PluginHost, blocked_from_env
+from geometry_os.registry import CheckResult
+from geometry_os.resources import default_scene
+from geometry_os.scene import SceneError, load_scene
 
 log = logging.getLogger("geos")
 
@@ -64,7 +65,7 @@ def cmd_plugins(args: argparse.Namespace, host: PluginHost) -> int:
 
 
 def cmd_docs(args: argparse.Namespace, host: PluginHost) -> int:
-    from engine.docgen import write_or_check
+    from geometry_os.docgen import write_or_check
 
     builtins = PluginHost()  # the reference documents the built-ins, whatever else is installed
     builtins.load_builtins()
@@ -98,7 +99,7 @@ def cmd_doctor(args: argparse.Namespace, host: PluginHost) -> int:
 
 
 def cmd_run(args: argparse.Namespace, host: PluginHost) -> int:
-    from engine.shell import RunOptions, run_scene
+    from geometry_os.shell import RunOptions, run_scene
 
     path = Path(args.scene) if args.scene else default_scene()
     try:
@@ -123,7 +124,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
     """The full parser: built-in commands, and the commands ``host``'s plugins add."""
     parser = argparse.ArgumentParser(prog="geos", description="Geometry OS: virtual machines on an infinite map.")
-    parser.add_argument("--version", action="version", version=f"geos {engine.__version__}")
+    parser.add_argument("--version", action="version", version=f"geos {geometry_os.__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -178,15 +179,39 @@ def _preparse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return pre.parse_known_args(argv)
 
 
+def needs_display(rest: Sequence[str]) -> bool:
+    """Whether these arguments open a window: only ``geos run`` without ``--headless`` (or help)."""
+    words = [word for word in rest if not word.startswith("-")]
+    return (words[:1] or ["run"]) == ["run"] and not {"--headless", "-h", "--help", "--version"} & set(rest)
+
+
+def display_problem() -> str | None:
+    """Why no window can be opened here (one line), or None when a display answers."""
+    import pyglet
+
+    try:
+        pyglet.display.get_display()
+    except Exception:  # pyglet has two NoSuchDisplayException classes (window and xlib)
+        shown = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
+        where = f"the display {shown!r} does not answer" if shown else "no display is set (DISPLAY is empty)"
+        return (f"cannot open a window: {where}; run it in a desktop session, "
+                "or use 'geos run --headless' to render offscreen")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     early, rest = _preparse(argv)
     logs.configure(-1 if early.quiet else early.verbose)
-    words = [word for word in rest if not word.startswith("-")]
-    if not words:
+    if not [word for word in rest if not word.startswith("-")] and not {"-h", "--help", "--version"} & set(rest):
         rest.append("run")  # plain ``geos`` runs the default scene
-    if (words[:1] or ["run"]) != ["run"] or "--headless" in rest:
-        # nothing but `geos run` opens a window: plugins' pyglet imports must not need a display
+    if needs_display(rest):
+        problem = display_problem()
+        if problem is not None:
+            sys.stderr.write(f"geos: {problem}\n")
+            return EXIT_INVALID
+    else:
+        # nothing else opens a window: plugins' pyglet imports must not look for a display
         import pyglet
 
         pyglet.options["headless"] = True

@@ -14,10 +14,10 @@ from typing import Any
 
 import attrs
 
-from engine import hookspecs
-from engine.plugin_host import PluginHost
-from engine.scene import model
-from engine.settings import CHOICES, DOC, MAX, MIN
+from geometry_os import hookspecs
+from geometry_os.plugin_host import PluginHost
+from geometry_os.scene import model
+from geometry_os.settings import CHOICES, DOC, MAX, MIN
 
 HOOKS_HEADER = """# Plugin hooks
 

@@ -1,6 +1,6 @@
 """Every hook a Geometry OS plugin can implement.  This module *is* the reference.
 
-A plugin is a module (or object) with functions marked ``@engine.hookimpl`` whose
+A plugin is a module (or object) with functions marked ``@geometry_os.hookimpl`` whose
 names match the functions below.  Hook names are checked when a plugin loads: a
 misspelt name is an error naming the plugin.  docs/plugin-hooks.md is generated from
 these docstrings (``geos docs``) and a test fails if any hook lacks one.
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from engine.registry import CheckType, CommandType, EffectType, InputSinkType, LayerType, SourceType
-    from engine.scene.model import Scene
-    from engine.tiles import StateChange
+    from geometry_os.registry import CheckType, CommandType, EffectType, InputSinkType, LayerType, SourceType
+    from geometry_os.scene.model import Scene
+    from geometry_os.tiles import StateChange
 
 PROJECT = "geometry_os"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -34,8 +34,8 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 def register_sources() -> list[SourceType]:
     """Frame source types this plugin provides (the ``type:`` of a tile's ``source``).
 
-    Return a list of :class:`engine.registry.SourceType`: a name, a params class
-    (attrs, every field declared with :func:`engine.settings.setting`) and a factory
+    Return a list of :class:`geometry_os.registry.SourceType`: a name, a params class
+    (attrs, every field declared with :func:`geometry_os.settings.setting`) and a factory
     ``(ctx: TileContext, params) -> FrameSource``.  Scenes are validated against the
     params class; two plugins registering the same name is a load error.
     """
@@ -45,7 +45,7 @@ def register_sources() -> list[SourceType]:
 def register_effects() -> list[EffectType]:
     """Post effects this plugin provides (the ``type:`` of an entry in ``effects``).
 
-    Return a list of :class:`engine.registry.EffectType`: a name, a params class, the
+    Return a list of :class:`geometry_os.registry.EffectType`: a name, a params class, the
     GLSL files that implement it, and its stage (``tile``: inside each tile's pass;
     ``screen``: a pass over the whole window).  The scene's list decides the order.
     """
@@ -55,7 +55,7 @@ def register_effects() -> list[EffectType]:
 def register_layers() -> list[LayerType]:
     """Map layers this plugin draws (the grid, the tiles, a HUD...).
 
-    Return a list of :class:`engine.registry.LayerType`: a name, a z-order (lower is
+    Return a list of :class:`geometry_os.registry.LayerType`: a name, a z-order (lower is
     drawn first) and a factory ``(shell) -> Layer``.  A layer's ``draw()`` is called
     every frame while the layer is enabled.
     """
@@ -65,7 +65,7 @@ def register_layers() -> list[LayerType]:
 def register_input_sinks() -> list[InputSinkType]:
     """Consumers of keyboard and mouse events, tried in priority order.
 
-    Return a list of :class:`engine.registry.InputSinkType`: a name, a priority
+    Return a list of :class:`geometry_os.registry.InputSinkType`: a name, a priority
     (higher is asked first) and a factory ``(shell) -> InputSink``.  A sink that
     returns True from an ``on_*`` handler consumes the event.
     """
@@ -75,7 +75,7 @@ def register_input_sinks() -> list[InputSinkType]:
 def register_commands() -> list[CommandType]:
     """``geos`` subcommands this plugin adds (``geos image``, say).
 
-    Return a list of :class:`engine.registry.CommandType`: a name, a one-line help,
+    Return a list of :class:`geometry_os.registry.CommandType`: a name, a one-line help,
     ``configure(parser)`` to add arguments and ``run(args, host) -> exit status``.
     A name that collides with a built-in command or another plugin's is a load error.
     """
@@ -85,8 +85,8 @@ def register_commands() -> list[CommandType]:
 def register_checks() -> list[CheckType]:
     """Checks ``geos doctor`` runs to tell a user what works on this machine.
 
-    Return a list of :class:`engine.registry.CheckType`: a name and ``run()`` returning
-    :class:`engine.registry.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
+    Return a list of :class:`geometry_os.registry.CheckType`: a name and ``run()`` returning
+    :class:`geometry_os.registry.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
     label, a detail such as a version or the package to install).
     """
 
@@ -105,7 +105,7 @@ def plugin_options() -> type | None:
 def scene_loaded(shell: Any, scene: Scene) -> None:
     """The scene has been loaded and its tiles created; the window is about to show.
 
-    ``shell`` is the running :class:`engine.shell.Shell` (tiles, camera, registry).
+    ``shell`` is the running :class:`geometry_os.shell.Shell` (tiles, camera, registry).
     """
 
 

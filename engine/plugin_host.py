@@ -28,14 +28,16 @@ from typing import Any, Callable, Iterable
 import attrs
 import pluggy
 
-import engine
-from engine import hookspecs
-from engine.registry import CollisionError, Registry
-from engine.watchdog import watchdog
+import geometry_os
+from geometry_os import hookspecs
+from geometry_os.registry import CollisionError, Registry
+from geometry_os.watchdog import watchdog
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "geometry_os"
+DISTRIBUTION = "geometry-os"
+BUILTIN_ORIGIN = "built-in"
 BLOCK_ENV = "GEOS_BLOCK_PLUGINS"
 MAX_FAILURES = 3
 
@@ -85,13 +87,16 @@ class PluginHost:
             self.load_directory(directory)
 
     def load_builtins(self) -> None:
-        from plugins import BUILTIN_PLUGINS
+        """The plugins geometry-os itself ships (entry points of its own distribution)."""
+        for ep in _entry_points(builtin=True):
+            self._load(ep.name, geometry_os.__version__, BUILTIN_ORIGIN, ep.load)
 
-        for name, module_name in BUILTIN_PLUGINS:
-            self._load(name, engine.__version__, "built-in", lambda m=module_name: importlib.import_module(m))
-
-    def load_entry_points(self) -> None:
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    def load_entry_points(self, only: Iterable[str] | None = None) -> None:
+        """Third-party plugins installed as packages (all of them, or those named in ``only``)."""
+        wanted = None if only is None else set(only)
+        for ep in _entry_points(builtin=False):
+            if wanted is not None and ep.name not in wanted:
+                continue
             dist = ep.dist
             version = dist.version if dist is not None else "?"
             origin = f"entry point ({dist.name if dist is not None else ep.value})"
@@ -214,7 +219,7 @@ class PluginHost:
         """Call into ``plugin`` (a hook, a method of an object it registered) in isolation.
 
         Returns ``(True, result)``, or ``(False, None)`` when it raised - or, with
-        ``watch``, hung (see :mod:`engine.watchdog`): the failure is reported with the
+        ``watch``, hung (see :mod:`geometry_os.watchdog`): the failure is reported with the
         plugin's name.  Hooks are watched; per-frame objects are not, since a layer
         may legitimately take seconds for one frame on a software renderer.
         """
@@ -243,6 +248,20 @@ class PluginHost:
 
     def active(self) -> list[PluginInfo]:
         return [info for info in self.infos.values() if info.status == ACTIVE]
+
+
+def _entry_points(builtin: bool) -> list[metadata.EntryPoint]:
+    """The ``geometry_os`` entry points of this distribution (``builtin``) or of all others."""
+    found = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        own = ep.dist is not None and _normalise(ep.dist.name) == _normalise(DISTRIBUTION)
+        if own == builtin:
+            found.append(ep)
+    return found
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-")
 
 
 class _HookFailed(Exception):

@@ -1,7 +1,7 @@
 """The objects plugins register, and the registry that refuses name collisions.
 
 Plugins return these descriptors from ``register_*`` hooks (see
-:mod:`engine.hookspecs`).  The registry records which plugin registered each name so
+:mod:`geometry_os.hookspecs`).  The registry records which plugin registered each name so
 collisions and "unknown type" errors can name plugins and list what is installed.
 """
 

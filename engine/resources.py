@@ -1,38 +1,41 @@
-"""Where the shipped shaders and scenes are, from a source tree or an installed package.
+"""Where the shipped shaders, scenes and guest recipes are: package data of ``geometry_os``.
 
-In a checkout (and an editable install) they are the top-level ``shaders/`` and
-``scenes/`` folders.  A regular install puts them under
-``<prefix>/share/geometry-os/`` (setup.cfg ``data_files``).
+They are read through :mod:`importlib.resources`, so a checkout (editable install)
+and a wheel installed anywhere find them the same way.  Shader hot reload and the
+guest builder need real files, so a resource that is not a plain file on disk (a
+zipped install) is refused with a clear error rather than copied out.
 """
 
 from __future__ import annotations
 
-import sys
+from importlib import resources
 from pathlib import Path
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
-_INSTALLED_ROOT = Path(sys.prefix) / "share" / "geometry-os"
+DEFAULT_SCENE = "default.yaml"
 
 
-def _find(name: str) -> Path:
-    for root in (_SOURCE_ROOT, _INSTALLED_ROOT):
-        candidate = root / name
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"cannot find the {name}/ folder in {_SOURCE_ROOT} or {_INSTALLED_ROOT}")
+def package_dir(package: str) -> Path:
+    """The folder of a data package (``geometry_os.shaders`` ...) on disk."""
+    folder = resources.files(package)
+    if not isinstance(folder, Path) or not folder.is_dir():
+        raise FileNotFoundError(f"{package} is not installed as plain files ({folder}); "
+                                "install geometry-os from a wheel or a checkout, not a zip")
+    return folder
 
 
 def shaders_dir() -> Path:
     """The folder of the engine's GLSL files."""
-    return _find("shaders")
+    return package_dir("geometry_os.shaders")
 
 
 def scenes_dir() -> Path:
     """The folder of the shipped scenes."""
-    return _find("scenes")
+    return package_dir("geometry_os.scenes")
 
 
-DEFAULT_SCENE = "default.yaml"
+def guests_dir() -> Path:
+    """The folder of the guest image recipes (``tiny-linux/build.sh`` ...)."""
+    return package_dir("geometry_os.guests")
 
 
 def default_scene() -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from engine.scene import SceneError, load_scene
+from geometry_os.scene import SceneError, load_scene
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SceneWatcher:
 
 def apply_scene(shell: Any, scene: Any) -> None:
     """Bring the running shell in line with ``scene`` where that is possible live."""
-    from engine.render.effects import activate
+    from geometry_os.render.effects import activate
 
     old = shell.scene
     if [t.source for t in scene.tiles] != [t.source for t in old.tiles] or scene.tile_names() != old.tile_names():

@@ -2,7 +2,7 @@
 
 Threads: the main thread owns pyglet, the GL context and every tile's texture.
 Frame sources publish from their own threads into their tile's
-:class:`~engine.frames.FrameMailbox`; a publish wakes the main loop through
+:class:`~geometry_os.frames.FrameMailbox`; a publish wakes the main loop through
 ``post_event`` (thread-safe), which uploads the dirty rectangles at once.  Drawing is
 paced against an absolute deadline (``schedule_interval`` drifts).
 
@@ -22,14 +22,14 @@ from typing import Any, Callable
 
 import attrs
 
-from engine import rundir
-from engine.camera import Camera, bounds
-from engine.frames import FrameMailbox
-from engine.plugin_host import PluginHost
-from engine.resources import shaders_dir
-from engine.scene.model import Scene
-from engine.streaming import StreamingPolicy
-from engine.tiles import StateChange, Tile, TileContext, TileState
+from geometry_os import rundir
+from geometry_os.camera import Camera, bounds
+from geometry_os.frames import FrameMailbox
+from geometry_os.plugin_host import PluginHost
+from geometry_os.resources import shaders_dir
+from geometry_os.scene.model import Scene
+from geometry_os.streaming import StreamingPolicy
+from geometry_os.tiles import StateChange, Tile, TileContext, TileState
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Shell:
     def __init__(self, scene: Scene, host: PluginHost, window: Any, options: RunOptions) -> None:
         import pyglet
 
-        from engine.render.target import RenderTarget
+        from geometry_os.render.target import RenderTarget
 
         self.pyglet = pyglet
         self.scene = scene
@@ -97,7 +97,7 @@ class Shell:
         self.programs: dict[str, Any] = {}  # name -> ReloadableProgram (see program())
         self.scene_errors: list[str] = []  # errors of the last scene edit that was not applied
         self._wake_pending = False
-        from engine.events import ShellEvents
+        from geometry_os.events import ShellEvents
 
         self._events = ShellEvents()
         self._events.push_handlers(on_frames_ready=self._on_frames_ready, on_state_change=self._on_state_change,
@@ -108,7 +108,7 @@ class Shell:
         self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
         self._draw_now: Callable[[], None] | None = None  # set while run_until_closed runs
         self.tiles = [self._make_tile(index, spec) for index, spec in enumerate(scene.tiles)]
-        from engine.render.effects import EffectChain, activate
+        from geometry_os.render.effects import EffectChain, activate
 
         self.effects = activate(scene.effects, self.registry)
         self.tile_chain = EffectChain("tile", self.effects)
@@ -121,7 +121,7 @@ class Shell:
         if scene.camera.fit:
             self.fit_all(animate=False)
         if options.dev and scene.path is not None:
-            from engine.scene_reload import SceneWatcher
+            from geometry_os.scene_reload import SceneWatcher
 
             self.reloadables.append(SceneWatcher(self))
 
@@ -255,10 +255,10 @@ class Shell:
     def set_effect_param(self, effect: str, name: str, value: Any) -> None:
         """Change an effect parameter at run time (visible on the next frame).
 
-        Raises :class:`engine.render.effects.ParamError` for an unknown effect or
+        Raises :class:`geometry_os.render.effects.ParamError` for an unknown effect or
         parameter, a wrong type or a value out of range.
         """
-        from engine.render.effects import ParamError, set_param
+        from geometry_os.render.effects import ParamError, set_param
 
         matches = [e for e in self.effects if e.name == effect]
         if not matches:
@@ -360,7 +360,7 @@ class Shell:
     def program(self, name: str, build: Callable[[], Any]) -> Any:
         """The shell's shader program ``name``, built once from ``build`` and hot-reloaded
         in development mode.  Layers share programs by name (e.g. "solid")."""
-        from engine.render.shaders import ReloadableProgram
+        from geometry_os.render.shaders import ReloadableProgram
 
         if name not in self.programs:
             self.programs[name] = ReloadableProgram(name, build)
@@ -433,8 +433,8 @@ def run_scene(scene: Scene, host: PluginHost, options: RunOptions) -> int:
 
     if options.headless:
         pyglet.options["headless"] = True
-    from engine.events import connect_window_events
-    from engine.png import write_png
+    from geometry_os.events import connect_window_events
+    from geometry_os.png import write_png
 
     try:
         window = open_window(scene, options.headless)

@@ -2,7 +2,7 @@
 
 Plugin authors get, with no set-up:
 
-* ``geos_host`` — a :class:`~engine.plugin_host.PluginHost` with the built-ins and
+* ``geos_host`` — a :class:`~geometry_os.plugin_host.PluginHost` with the built-ins and
   every installed plugin (entry points) loaded, as ``geos run`` would have it.
 * ``render_scene`` — ``render_scene(yaml_text_or_path, frames=3, size=(w, h))``
   loads a scene, runs it offscreen through EGL (no display needed) and returns the
@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pytest
 
-from engine.plugin_host import PluginHost
+from geometry_os.plugin_host import PluginHost
 
 
 def assert_image_close(actual: np.ndarray, expected: np.ndarray, tolerance: int = 2,
@@ -78,11 +78,11 @@ class SceneRunner:
 
     def __call__(self, scene: str | Path, frames: int = 3, size: tuple[int, int] | None = None,
                  dev: bool = False) -> Any:
-        from engine.scene import load_scene
+        from geometry_os.scene import load_scene
 
         headless_gl()
-        from engine.events import connect_window_events
-        from engine.shell import RunOptions, Shell, open_window
+        from geometry_os.events import connect_window_events
+        from geometry_os.shell import RunOptions, Shell, open_window
 
         path = Path(scene) if isinstance(scene, Path) else self._write(scene)
         loaded = load_scene(path, self.host)

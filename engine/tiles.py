@@ -2,7 +2,7 @@
 
 A *tile* is one thing on the map (a VM, a test card).  Its pixels come from a
 *frame source*: an object a plugin creates through its registered
-:class:`~engine.registry.SourceType`.  The shell owns the tile; the source owns the
+:class:`~geometry_os.registry.SourceType`.  The shell owns the tile; the source owns the
 pixels and reports its state.  See docs/architecture.md for the threads involved.
 """
 
@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import attrs
 
-from engine.camera import WorldRect
-from engine.frames import FrameMailbox
+from geometry_os.camera import WorldRect
+from geometry_os.frames import FrameMailbox
 
 log = logging.getLogger(__name__)
 

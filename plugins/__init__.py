@@ -1,16 +1,5 @@
-"""Built-in plugins.  They are registered exactly like third-party ones, from this list.
+"""Built-in plugins of Geometry OS (the ``geometry_os.plugins`` package).
 
-Each entry is ``(plugin name, module)``; the module holds ``@engine.hookimpl``
-functions.  Order does not matter for behaviour (layers have explicit z-orders and
-effects are ordered by the scene), only for the order ``geos plugins`` lists them.
+They are registered exactly like third-party plugins: through the ``geometry_os``
+entry-point group, listed in pyproject.toml.  Nothing in the engine imports them.
 """
-
-BUILTIN_PLUGINS: list[tuple[str, str]] = [
-    ("map", "plugins.map"),
-    ("tiles", "plugins.tiles"),
-    ("hud", "plugins.hud"),
-    ("effects", "plugins.effects"),
-    ("pattern", "plugins.pattern"),
-    ("qemu", "plugins.qemu"),
-    ("input", "plugins.input"),
-]

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.testing import headless_gl
+from geometry_os.testing import headless_gl
 
 # The test process renders through EGL only; tests that need a real window (Xvfb) run
 # `geos` in a subprocess.  This must happen before any module imports pyglet.window.
 headless_gl()
 
-from engine.plugin_host import PluginHost  # noqa: E402
+from geometry_os.plugin_host import PluginHost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_PLUGINS = Path(__file__).resolve().parent / "fixture_plugins"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.camera import MAX_ZOOM, MIN_ZOOM, Camera, WorldRect, bounds
+from geometry_os.camera import MAX_ZOOM, MIN_ZOOM, Camera, WorldRect, bounds
 
 
 def test_world_origin_maps_to_window_centre_offset():

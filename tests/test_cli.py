@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.docgen import hook_functions
+import geometry_os
+
+from geometry_os.docgen import hook_functions
 from tests.conftest import ROOT
 
 SCENES = sorted((ROOT / "scenes").glob("*.yaml"))
 
 
 def geos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "geometry_os", *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})})
 
 
@@ -48,7 +50,7 @@ def test_plugins_lists_builtins_and_env_blocking():
     names = {line.split()[0]: line.split()[2] for line in listed.stdout.splitlines()[1:] if "built-in" in line}
     assert names["pattern"] == "active"
     blocked = geos("plugins", env={"GEOS_BLOCK_PLUGINS": "pattern"})
-    assert any(line.split()[:3] == ["pattern", "0.1.0", "blocked"] for line in blocked.stdout.splitlines())
+    assert any(line.split()[:3] == ["pattern", geometry_os.__version__, "blocked"] for line in blocked.stdout.splitlines())
 
 
 def test_every_hook_is_documented():
@@ -73,14 +75,14 @@ def test_doctor_reports_qemu_and_gl():
 
 def test_plugin_commands_join_the_cli(tmp_path):
     (tmp_path / "greeter.py").write_text(
-        "import engine, sys\n"
-        "from engine.registry import CommandType\n"
+        "import geometry_os, sys\n"
+        "from geometry_os.registry import CommandType\n"
         "def configure(parser):\n"
         "    parser.add_argument('who')\n"
         "def run(args, host):\n"
         "    sys.stdout.write(f'hello {args.who} from {len(host.infos)} plugins\\n')\n"
         "    return 3\n"
-        "@engine.hookimpl\n"
+        "@geometry_os.hookimpl\n"
         "def register_commands():\n"
         "    return [CommandType('greet', 'say hello', configure, run),\n"
         "            CommandType('check', 'shadows a built-in', configure, run)]\n")

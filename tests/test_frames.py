@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from engine.frames import FrameMailbox, Rect, new_framebuffer
+from geometry_os.frames import FrameMailbox, Rect, new_framebuffer
 
 
 def test_first_publish_is_a_full_frame_and_wakes_once():

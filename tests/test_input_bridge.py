@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from pyglet.window import key, mouse
 
-import engine
-from engine.registry import SourceType
-from engine.settings import setting
-from engine.testing import wait_until
-from engine.tiles import FrameSource, TileState
-from plugins.input import keymap
-from plugins.input.bridge import bridge_of
+import geometry_os
+from geometry_os.registry import SourceType
+from geometry_os.settings import setting
+from geometry_os.testing import wait_until
+from geometry_os.tiles import FrameSource, TileState
+from geometry_os.plugins.input import keymap
+from geometry_os.plugins.input.bridge import bridge_of
 
 GUEST_W, GUEST_H = 800, 600
 
@@ -65,7 +65,7 @@ class FakeInputSource(FrameSource):
 
 
 class FakeVmPlugin:
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def register_sources(self):
         return [SourceType("fake-vm", FakeParams, FakeInputSource, "a fake VM for input tests")]
 
@@ -263,7 +263,7 @@ def test_a_key_released_under_another_name_is_still_released(shell_for):
 
 
 def test_text_and_combos_are_paced_key_events(shell_for, render_scene):
-    from plugins.input.bridge import combo_events, text_events
+    from geometry_os.plugins.input.bridge import combo_events, text_events
 
     shell, vm = shell_for()
     bridge = bridge_of(shell)

@@ -11,8 +11,8 @@ from collections import defaultdict
 import pytest
 from pyglet.window import key
 
-from plugins.input import keymap
-from plugins.input.keymap import (
+from geometry_os.plugins.input import keymap
+from geometry_os.plugins.input.keymap import (
     COMBOS,
     LINUX_TO_QCODE,
     PYGLET_TO_QCODE,

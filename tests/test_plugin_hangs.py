@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 
-import engine
-from engine.watchdog import HANG_SECONDS
+import geometry_os
+from geometry_os.watchdog import HANG_SECONDS
 
 
 class HangingPlugin:
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def scene_loaded(self, shell, scene):
         while True:  # a busy loop: interrupted between bytecodes
             pass
 
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def scene_closing(self, shell, scene):
         time.sleep(3600)  # a blocking call: cut short by the signal
 
@@ -23,11 +23,11 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def scene_loaded(self, shell, scene):
         self.calls.append("loaded")
 
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def scene_closing(self, shell, scene):
         self.calls.append("closing")
 

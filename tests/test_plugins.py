@@ -8,16 +8,17 @@ import sys
 
 import pytest
 
-from engine.plugin_host import MAX_FAILURES, PluginHost, blocked_from_env
+from geometry_os.plugin_host import MAX_FAILURES, PluginHost, blocked_from_env
 from tests.conftest import FIXTURE_PLUGINS
 
 FILES = FIXTURE_PLUGINS / "files"
 
 
-def test_builtins_are_registered_from_the_explicit_list(host):
-    from plugins import BUILTIN_PLUGINS
+def test_builtins_are_registered_from_their_entry_points(host):
+    from importlib import metadata
 
-    assert [name for name, _ in BUILTIN_PLUGINS] == [i.name for i in host.infos.values()]
+    declared = {ep.name for ep in metadata.distribution("geometry-os").entry_points if ep.group == "geometry_os"}
+    assert declared == set(host.infos) >= {"map", "tiles", "hud", "effects", "pattern", "qemu", "input"}
     assert all(i.origin == "built-in" and i.status == "active" for i in host.infos.values())
     assert "pattern" in host.registry.sources.names()
 
@@ -103,17 +104,17 @@ def entrypoint_plugin_installed():
 
 
 def test_entry_point_discovery(entrypoint_plugin_installed):
-    result = subprocess.run([sys.executable, "-m", "engine", "plugins"], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "geometry_os", "plugins"], capture_output=True, text=True, check=True)
     line = next(line for line in result.stdout.splitlines() if line.startswith("entrytest"))
     assert line.split()[:5] == ["entrytest", "1.2.3", "active", "entry", "point"]
     assert "(geos-entrypoint-test)" in line and line.rstrip().endswith("register_sources")
-    blocked = subprocess.run([sys.executable, "-m", "engine", "plugins", "--block", "entrytest"],
+    blocked = subprocess.run([sys.executable, "-m", "geometry_os", "plugins", "--block", "entrytest"],
                              capture_output=True, text=True, check=True)
     assert any(line.split()[:3] == ["entrytest", "1.2.3", "blocked"] for line in blocked.stdout.splitlines())
 
 
 def test_scene_using_entry_point_source_validates(entrypoint_plugin_installed, write_scene):
     path = write_scene("tiles: [{source: {type: entrytest, width: 8}}]\n")
-    result = subprocess.run([sys.executable, "-m", "engine", "check", str(path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "geometry_os", "check", str(path)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr == f"{path}:1: tiles[0].source.width: must be >= 16 (got 8)\n"

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from engine.scene import SceneError, load_scene
-from engine.scene.structure import Typed
-from plugins.pattern.source import PatternParams
+from geometry_os.scene import SceneError, load_scene
+from geometry_os.scene.structure import Typed
+from geometry_os.plugins.pattern.source import PatternParams
 
 # (scene text, the exact error lines expected, with FILE for the scene's path)
 BAD_SCENES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.render.shaders import Generated, ShaderError, load_source, map_driver_log
+from geometry_os.render.shaders import Generated, ShaderError, load_source, map_driver_log
 
 
 def write(folder, name, text):

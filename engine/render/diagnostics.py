@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.registry import CheckResult
+from geometry_os.registry import CheckResult
 
 
 def gl_checks() -> list[CheckResult]:

@@ -1,6 +1,6 @@
 """The scene's effect chains: GLSL generation, parameters and uniforms.
 
-The scene lists effects in order; each is an :class:`~engine.registry.EffectType`
+The scene lists effects in order; each is an :class:`~geometry_os.registry.EffectType`
 (tile stage or screen stage) with a params object.  A chain turns its stage's
 effects into a generated include (``@tile_effects`` / ``@screen_effects``): the
 parameter uniforms, each effect's GLSL file, then ``apply_<stage>_effects`` calling
@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from engine.render.shaders import Generated, ShaderError, compile_program, file_stamp, files_in_error
-from engine.settings import check_value
+from geometry_os.render.shaders import Generated, ShaderError, compile_program, file_stamp, files_in_error
+from geometry_os.settings import check_value
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.render.geometry import QuadBatch
-from engine.render.shaders import load_source
+from geometry_os.render.geometry import QuadBatch
+from geometry_os.render.shaders import load_source
 
 Color = tuple[float, float, float, float]
 

@@ -15,11 +15,11 @@ import ctypes
 import numpy as np
 from pyglet import gl
 
-from engine.frames import Frame, Rect
+from geometry_os.frames import Frame, Rect
 
 
 class StreamTexture:
-    """A GL texture fed by :class:`~engine.frames.Frame` objects."""
+    """A GL texture fed by :class:`~geometry_os.frames.Frame` objects."""
 
     def __init__(self) -> None:
         tex = gl.GLuint()

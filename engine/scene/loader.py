@@ -1,4 +1,4 @@
-"""Reading a scene file: YAML -> :class:`~engine.scene.model.Scene`, or every error at once.
+"""Reading a scene file: YAML -> :class:`~geometry_os.scene.model.Scene`, or every error at once.
 
 Errors are reported as ``scenes/x.yaml:12: tiles[1].source.memory: must be >= 16
 (got 4)``: file, line, path, reason — one per line, all of them, sorted by line.
@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from engine.scene.model import Scene
-from engine.scene.structure import Invalid, Structurer, join
+from geometry_os.scene.model import Scene
+from geometry_os.scene.structure import Invalid, Structurer, join
 
 if TYPE_CHECKING:
-    from engine.plugin_host import PluginHost
+    from geometry_os.plugin_host import PluginHost
 
 
 class SceneError(Exception):

@@ -1,6 +1,6 @@
 """What a scene file holds, as attrs classes.  docs/scenes.md is generated from here.
 
-Every field is a :func:`engine.settings.setting`: its ``doc`` is the reference text,
+Every field is a :func:`geometry_os.settings.setting`: its ``doc`` is the reference text,
 ``min``/``max``/``choices`` are enforced when the scene is loaded.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from engine.scene.structure import DISPATCH, Typed
-from engine.settings import setting
+from geometry_os.scene.structure import DISPATCH, Typed
+from geometry_os.settings import setting
 
 
 @attrs.define(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Union
 import attrs
 import yaml
 
-from engine.settings import check_value
+from geometry_os.settings import check_value
 
 #: Field metadata key: the field holds ``{type: NAME, ...params}``; value is the
 #: name of the lookup (see :class:`Structurer` ``dispatchers``).

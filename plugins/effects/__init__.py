@@ -3,18 +3,19 @@ that runs any screen-stage effect a scene lists (e.g. from a third-party plugin)
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-import engine
-from engine.registry import EffectType, LayerType
-from plugins.effects.bio import BioParams, bio_uniforms
-from plugins.effects.crt import CrtParams
-from plugins.effects.screen_pass import ScreenPassLayer
+import geometry_os
+from geometry_os.registry import EffectType, LayerType
+from geometry_os.plugins.effects.bio import BioParams, bio_uniforms
+from geometry_os.plugins.effects.crt import CrtParams
+from geometry_os.plugins.effects.screen_pass import ScreenPassLayer
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(str(resources.files(__package__)))
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_effects() -> list[EffectType]:
     return [
         EffectType("crt", CrtParams, "tile", HERE / "crt.glsl",
@@ -25,6 +26,6 @@ def register_effects() -> list[EffectType]:
     ]
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_layers() -> list[LayerType]:
     return [LayerType("screen-effects", order=90, factory=ScreenPassLayer)]

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from engine.settings import setting
+from geometry_os.settings import setting
 
 
 @attrs.define(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from engine.settings import setting
+from geometry_os.settings import setting
 
 
 @attrs.define(frozen=True)

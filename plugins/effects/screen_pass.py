@@ -12,8 +12,8 @@ from typing import Any
 
 from pyglet import gl
 
-from engine.render.shaders import load_source
-from engine.render.target import RenderTarget
+from geometry_os.render.shaders import load_source
+from geometry_os.render.target import RenderTarget
 
 
 class ScreenPassLayer:

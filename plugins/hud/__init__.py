@@ -3,12 +3,12 @@ development error overlay (shader and scene errors, always shown)."""
 
 from __future__ import annotations
 
-import engine
-from engine.registry import LayerType
-from plugins.hud.errors import ErrorsLayer
-from plugins.hud.layer import HudLayer
+import geometry_os
+from geometry_os.registry import LayerType
+from geometry_os.plugins.hud.errors import ErrorsLayer
+from geometry_os.plugins.hud.layer import HudLayer
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_layers() -> list[LayerType]:
     return [LayerType("hud", order=100, factory=HudLayer), LayerType("errors", order=110, factory=ErrorsLayer)]

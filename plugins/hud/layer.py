@@ -6,7 +6,7 @@ from typing import Any
 
 import pyglet
 
-from engine.render.solid import SolidRects
+from geometry_os.render.solid import SolidRects
 
 PADDING = 8
 

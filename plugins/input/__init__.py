@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-import engine
-from engine.registry import CommandType, InputSinkType, LayerType
-from engine.settings import setting
+import geometry_os
+from geometry_os.registry import CommandType, InputSinkType, LayerType
+from geometry_os.settings import setting
 
 CHORDS = ("ctrl+alt", "ctrl+shift", "ctrl+alt+shift", "ctrl+super", "shift+super")
 
@@ -34,46 +34,46 @@ def _options(shell: Any) -> InputOptions:
 
 
 def _make_bridge(shell: Any) -> Any:
-    from plugins.input.bridge import InputBridge
+    from geometry_os.plugins.input.bridge import InputBridge
 
     return InputBridge(shell, chord=tuple(_options(shell).release_chord.split("+")))
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def plugin_options() -> type:
     return InputOptions
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_input_sinks() -> list[InputSinkType]:
     return [InputSinkType("vm-input", priority=100, factory=_make_bridge)]
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_layers() -> list[LayerType]:
-    from plugins.input.hint import HintLayer
+    from geometry_os.plugins.input.hint import HintLayer
 
     return [LayerType("input-hint", order=95, factory=HintLayer)]
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_commands() -> list[CommandType]:
-    from plugins.input.commands import COMMANDS
+    from geometry_os.plugins.input.commands import COMMANDS
 
     return COMMANDS
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def scene_loaded(shell: Any, scene: Any) -> None:
-    from plugins.input.bridge import bridge_of
-    from plugins.input.control import ControlServer
+    from geometry_os.plugins.input.bridge import bridge_of
+    from geometry_os.plugins.input.control import ControlServer
 
     bridge = bridge_of(shell)
     if bridge is not None:  # nothing to serve without it (its factory failed)
         _servers[id(shell)] = ControlServer(shell, bridge)
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def scene_closing(shell: Any, scene: Any) -> None:
     server = _servers.pop(id(shell), None)
     if server is not None:

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from pyglet.window import key, mouse
 
-from engine.tiles import Tile
-from plugins.input import keymap
+from geometry_os.tiles import Tile
+from geometry_os.plugins.input import keymap
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.registry import CommandType
+from geometry_os.registry import CommandType
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def _configure_keys(parser: argparse.ArgumentParser) -> None:
 
 
 def _send(message: dict[str, Any], pid: int | None) -> int:
-    from plugins.input.control import ControlError, request
+    from geometry_os.plugins.input.control import ControlError, request
 
     try:
         request(message, pid=pid)
@@ -38,7 +38,7 @@ def _send(message: dict[str, Any], pid: int | None) -> int:
 
 
 def _run_type(args: argparse.Namespace, host: Any) -> int:
-    from plugins.input.bridge import text_events
+    from geometry_os.plugins.input.bridge import text_events
 
     text = args.text.encode().decode("unicode_escape") if "\\" in args.text else args.text
     try:
@@ -50,7 +50,7 @@ def _run_type(args: argparse.Namespace, host: Any) -> int:
 
 
 def _run_keys(args: argparse.Namespace, host: Any) -> int:
-    from plugins.input.bridge import combo_events
+    from geometry_os.plugins.input.bridge import combo_events
 
     try:
         combo_events(args.combo)

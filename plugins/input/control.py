@@ -12,7 +12,7 @@ the answer one JSON line:
 
 Answers are ``{"ok": true, ...}`` once the keys have been sent, or
 ``{"error": "one line"}``.  The work happens on the main loop
-(:meth:`engine.shell.Shell.call_soon`); this thread only moves bytes.
+(:meth:`geometry_os.shell.Shell.call_soon`); this thread only moves bytes.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine import rundir
-from engine.png import write_png
+from geometry_os import rundir
+from geometry_os.png import write_png
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ControlServer:
     """Serves one shell's control socket on a daemon thread."""
 
     def __init__(self, shell: Any, bridge: Any) -> None:
-        from plugins.input.bridge import combo_events, text_events
+        from geometry_os.plugins.input.bridge import combo_events, text_events
 
         self.shell = shell
         self.bridge = bridge

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyglet
 
-from engine.render.solid import SolidRects
+from geometry_os.render.solid import SolidRects
 
 PADDING = 6
 
@@ -19,7 +19,7 @@ class HintLayer:
                                        anchor_x="center", anchor_y="bottom")
 
     def draw(self) -> None:
-        from plugins.input.bridge import bridge_of
+        from geometry_os.plugins.input.bridge import bridge_of
 
         bridge = bridge_of(self.shell)
         text = bridge.hint() if bridge is not None else None

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import engine
-from engine.registry import InputSinkType, LayerType
-from plugins.map.controls import CameraControls
-from plugins.map.grid import GridLayer
+import geometry_os
+from geometry_os.registry import InputSinkType, LayerType
+from geometry_os.plugins.map.controls import CameraControls
+from geometry_os.plugins.map.grid import GridLayer
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_layers() -> list[LayerType]:
     return [LayerType("grid", order=0, factory=GridLayer)]
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_input_sinks() -> list[InputSinkType]:
     return [InputSinkType("camera", priority=0, factory=CameraControls)]

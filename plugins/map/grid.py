@@ -7,7 +7,7 @@ from typing import Any
 
 from pyglet import gl
 
-from engine.render.shaders import load_source
+from geometry_os.render.shaders import load_source
 
 BACKGROUND = (0.08, 0.09, 0.11)
 LINE = (0.30, 0.34, 0.40)

@@ -13,9 +13,9 @@ import time
 import attrs
 import numpy as np
 
-from engine.frames import Rect, new_framebuffer
-from engine.settings import setting
-from engine.tiles import FrameSource, TileContext, TileState
+from geometry_os.frames import Rect, new_framebuffer
+from geometry_os.settings import setting
+from geometry_os.tiles import FrameSource, TileContext, TileState
 
 # BGRX colour bars: white, yellow, cyan, green, magenta, red, blue
 BARS = np.array([[235, 235, 235, 0], [16, 235, 235, 0], [235, 235, 16, 0], [16, 235, 16, 0],

@@ -10,15 +10,15 @@ and input over QEMU's ``-display dbus``), :mod:`.monitor` (QMP),
 
 from __future__ import annotations
 
-import engine
-from engine.registry import CheckResult, CheckType, CommandType, SourceType
+import geometry_os
+from geometry_os.registry import CheckResult, CheckType, CommandType, SourceType
 
 from . import accel, images
 from .params import QemuParams
 from .source import QemuSource
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_sources() -> list[SourceType]:
     return [SourceType("qemu", QemuParams, QemuSource,
                        "A QEMU virtual machine; its screen streamed through -display dbus.")]
@@ -46,11 +46,11 @@ def _qemu_checks() -> list[CheckResult]:
     return results
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_checks() -> list[CheckType]:
     return [CheckType("qemu", _qemu_checks)]
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_commands() -> list[CommandType]:
     return [images.command]

@@ -25,7 +25,7 @@ SASL client, see :mod:`.p2p_bus`):
 Frames arrive inline (``Scanout``/``Update``) or, when our ``Interfaces`` property
 lists ``org.qemu.Display1.Listener.Unix.Map`` (QEMU >= 9.2), as a shared memfd
 (``ScanoutMap``) followed by damage rectangles (``UpdateMap``).  Either way the
-result is published to the tile's :class:`~engine.frames.FrameMailbox`.
+result is published to the tile's :class:`~geometry_os.frames.FrameMailbox`.
 
 Malformed messages are logged (rate-limited) and dropped; nothing a peer sends
 raises out of the handlers.
@@ -47,7 +47,7 @@ import numpy as np
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.constants import MessageFlag
 
-from engine.frames import FrameMailbox, Rect, new_framebuffer
+from geometry_os.frames import FrameMailbox, Rect, new_framebuffer
 
 from . import pixels
 from .p2p_bus import P2PMessageBus

@@ -41,14 +41,13 @@ from typing import Any
 
 import attrs
 
-from engine.registry import CommandType
+from geometry_os.registry import CommandType
+from geometry_os.resources import guests_dir
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY_LINUX_BUILD = REPO_ROOT / "guests" / "tiny-linux" / "build.sh"
 
 ALPINE_RELEASE = "3.23.6"
 ALPINE_ISO = f"alpine-virt-{ALPINE_RELEASE}-x86_64.iso"
@@ -422,13 +421,13 @@ def install_alpine_from_pypi(media: BootMedia) -> None:
 
 
 def build_tiny_linux(media: BootMedia) -> None:
-    """Build the tiny Linux ISO with the checkout's guests/tiny-linux/build.sh."""
+    """Build the tiny Linux ISO with the recipe shipped in the package (guests/tiny-linux/)."""
     assert media.iso is not None
-    if not TINY_LINUX_BUILD.exists():
-        raise ImageError(f"tiny-linux is built by guests/tiny-linux/build.sh from a Geometry OS "
-                         f"source checkout; {TINY_LINUX_BUILD} is missing")
-    sys.stderr.write(f"building {media.iso} with {TINY_LINUX_BUILD}\n")
-    _run([TINY_LINUX_BUILD, media.iso], show=True)
+    builder = guests_dir() / "tiny-linux" / "build.sh"
+    if not builder.exists():
+        raise ImageError(f"the tiny-linux recipe is missing from this installation ({builder})")
+    sys.stderr.write(f"building {media.iso} with {builder}\n")
+    _run(["bash", str(builder), str(media.iso)], show=True)
 
 
 # ------------------------------------------------------------------ catalogue

@@ -1,6 +1,6 @@
 """Scene parameters of a QEMU tile, and the check that its media exist.
 
-Every field is a :func:`engine.settings.setting`, so the scene loader validates
+Every field is a :func:`geometry_os.settings.setting`, so the scene loader validates
 types and ranges and docs/scenes.md is generated from the ``doc`` strings.
 Relative paths resolve against the scene's directory (``ctx.scene_dir``).
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from engine.settings import setting
+from geometry_os.settings import setting
 
 from . import images
 

@@ -19,8 +19,8 @@ import socket
 from pathlib import Path
 from typing import Callable
 
-from engine import rundir
-from engine.tiles import TileContext, TileState
+from geometry_os import rundir
+from geometry_os.tiles import TileContext, TileState
 
 from . import accel as accel_mod
 from .command import build_argv

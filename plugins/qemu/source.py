@@ -25,8 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine import rundir
-from engine.tiles import FrameSource, TileContext, TileState
+from geometry_os import rundir
+from geometry_os.tiles import FrameSource, TileContext, TileState
 
 from . import backend, registry
 from .dbus_display import Cursor, CursorPos, DisplayClient

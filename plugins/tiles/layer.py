@@ -15,12 +15,12 @@ import numpy as np
 import pyglet
 from pyglet import gl
 
-from engine.frames import Rect
-from engine.render.geometry import QuadBatch
-from engine.render.shaders import load_source
-from engine.render.solid import SolidRects
-from engine.render.texture import StreamTexture
-from engine.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
+from geometry_os.frames import Rect
+from geometry_os.render.geometry import QuadBatch
+from geometry_os.render.shaders import load_source
+from geometry_os.render.solid import SolidRects
+from geometry_os.render.texture import StreamTexture
+from geometry_os.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
 
 BORDER = 3.0  # focus frame, world units
 MIN_TEXT_PX = 7.0  # below this (screen pixels) text is not drawn

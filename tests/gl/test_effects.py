@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.render.effects import ParamError
+from geometry_os.render.effects import ParamError
 from tests.gl.test_render import wait_for_texture
 
 pytestmark = pytest.mark.gl

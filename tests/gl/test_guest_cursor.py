@@ -6,11 +6,11 @@ import attrs
 import numpy as np
 import pytest
 
-import engine
-from engine.registry import SourceType
-from engine.settings import setting
-from engine.tiles import FrameSource, TileState
-from plugins.qemu.dbus_display import Cursor, CursorPos
+import geometry_os
+from geometry_os.registry import SourceType
+from geometry_os.settings import setting
+from geometry_os.tiles import FrameSource, TileState
+from geometry_os.plugins.qemu.dbus_display import Cursor, CursorPos
 
 pytestmark = pytest.mark.gl
 
@@ -38,7 +38,7 @@ class FakeCursorSource(FrameSource):
 
 
 class FakeCursorPlugin:
-    @engine.hookimpl
+    @geometry_os.hookimpl
     def register_sources(self):
         return [SourceType("fake-cursor", Params, FakeCursorSource, "a fake guest with a hardware cursor")]
 

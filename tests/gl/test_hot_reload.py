@@ -14,15 +14,15 @@ pytestmark = pytest.mark.gl
 PLUGIN = '''
 from pathlib import Path
 import attrs
-import engine
-from engine.registry import EffectType
-from engine.settings import setting
+import geometry_os
+from geometry_os.registry import EffectType
+from geometry_os.settings import setting
 
 @attrs.define(frozen=True)
 class ShadeParams:
     amount: float = setting(1.0, doc="Amount.", min=0.0, max=1.0)
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_effects():
     return [EffectType("shade", ShadeParams, "tile", Path(__file__).with_name("shade.glsl"))]
 '''

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from engine.frames import Rect
-from engine.png import read_png
-from engine.testing import assert_image_close, wait_until
-from plugins.pattern.source import draw_card
-from plugins.tiles.layer import FOCUS, TITLE_BAR, TITLE_BAR_FOCUSED
+from geometry_os.frames import Rect
+from geometry_os.png import read_png
+from geometry_os.testing import assert_image_close, wait_until
+from geometry_os.plugins.pattern.source import draw_card
+from geometry_os.plugins.tiles.layer import FOCUS, TITLE_BAR, TITLE_BAR_FOCUSED
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.gl
@@ -135,7 +135,7 @@ def test_headless_screenshot_command_writes_the_png(tmp_path):
     scene = tmp_path / "one.yaml"
     scene.write_text(ONE_TILE.replace("ZOOM", "1"))
     out = tmp_path / "shot.png"
-    result = subprocess.run([sys.executable, "-m", "engine", "run", str(scene), "--headless", "--frames", "5",
+    result = subprocess.run([sys.executable, "-m", "geometry_os", "run", str(scene), "--headless", "--frames", "5",
                              "--screenshot", str(out)], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     image = read_png(out)

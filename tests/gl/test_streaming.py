@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.frames import Rect
-from engine.streaming import StreamingPolicy
-from engine.testing import assert_image_close, wait_until
-from plugins.tiles import layer as tiles_layer
+from geometry_os.frames import Rect
+from geometry_os.streaming import StreamingPolicy
+from geometry_os.testing import assert_image_close, wait_until
+from geometry_os.plugins.tiles import layer as tiles_layer
 
 pytestmark = pytest.mark.gl
 

@@ -14,8 +14,8 @@ from typing import Callable
 
 import pytest
 
-from engine.testing import wait_until
-from engine.tiles import TileContext
+from geometry_os.testing import wait_until
+from geometry_os.tiles import TileContext
 
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
 
@@ -44,7 +44,7 @@ def memtest_iso(qemu_binary: str) -> Path:
 @pytest.fixture
 def tiny_linux_iso(qemu_binary: str) -> Path:
     """The tiny Linux guest (guests/tiny-linux/build.sh): busybox, fw_cfg jobs, serial."""
-    from plugins.qemu import images
+    from geometry_os.plugins.qemu import images
 
     try:
         return images.get("tiny-linux").require().iso
@@ -67,7 +67,7 @@ def sources():
     yield started
     for source in started:
         source.stop()
-    from plugins.qemu import registry
+    from geometry_os.plugins.qemu import registry
     for pid in registry.live():
         try:
             os.kill(pid, 0)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from plugins.qemu import accel
+from geometry_os.plugins.qemu import accel
 
 pytestmark = pytest.mark.qemu
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.tiles import TileState
-from plugins.qemu import registry
-from plugins.qemu.params import QemuParams
-from plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu import registry
+from geometry_os.plugins.qemu.params import QemuParams
+from geometry_os.plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
 
@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SHELL = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from engine.tiles import TileContext, TileState
-    from plugins.qemu.params import QemuParams
-    from plugins.qemu.source import QemuSource
+    from geometry_os.tiles import TileContext, TileState
+    from geometry_os.plugins.qemu.params import QemuParams
+    from geometry_os.plugins.qemu.source import QemuSource
 
     tmp = Path(sys.argv[2])
     ctx = TileContext(name="vm", title="vm", scene_dir=tmp, runtime_dir=tmp / "run")

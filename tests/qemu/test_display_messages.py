@@ -14,9 +14,9 @@ import pytest
 from dbus_fast import Message, MessageType
 from dbus_fast.constants import MessageFlag
 
-from engine.frames import FrameMailbox
-from plugins.qemu import dbus_display as dd
-from plugins.qemu.pixels import PIXMAN_X8R8G8B8
+from geometry_os.frames import FrameMailbox
+from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 
 NO_REPLY = MessageFlag.NO_REPLY_EXPECTED
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main as geos
-from engine.scene import SceneError, load_scene
-from plugins.qemu import images
-from plugins.qemu.command import build_argv
-from plugins.qemu.images import BootMedia, Image, ImageError, Layout, NotInstalled
-from plugins.qemu.params import QemuParams, boot_params, check_media
-from plugins.qemu.source import QemuSource
+from geometry_os.cli import main as geos
+from geometry_os.scene import SceneError, load_scene
+from geometry_os.plugins.qemu import images
+from geometry_os.plugins.qemu.command import build_argv
+from geometry_os.plugins.qemu.images import BootMedia, Image, ImageError, Layout, NotInstalled
+from geometry_os.plugins.qemu.params import QemuParams, boot_params, check_media
+from geometry_os.plugins.qemu.source import QemuSource
 
 ALPINE_DIR = f"alpine-{images.ALPINE_RELEASE}"
 
@@ -269,7 +269,7 @@ def test_prepare_alpine_root_edits_the_file_system(tmp_path):
 
 # ------------------------------------------------------------------ real boot
 try:
-    from plugins.input.keymap import text_to_keys
+    from geometry_os.plugins.input.keymap import text_to_keys
 except ImportError:  # the input plugin's keymap is newer than this test: type the few keys it needs
     _QCODES = {" ": "spc", "-": "minus", ".": "dot", "/": "slash", "\n": "ret"}
 

@@ -11,7 +11,7 @@ from dbus_fast import Message, MessageType
 from dbus_fast.__version__ import __version__ as dbus_fast_version
 from qemu.qmp import QMPClient
 
-from plugins.qemu.p2p_bus import TESTED_DBUS_FAST, P2PMessageBus
+from geometry_os.plugins.qemu.p2p_bus import TESTED_DBUS_FAST, P2PMessageBus
 
 pytestmark = pytest.mark.qemu
 

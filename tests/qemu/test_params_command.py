@@ -8,9 +8,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from engine.settings import CHOICES, DOC, check_value
-from plugins.qemu.command import build_argv, escape, has_network_device, image_format
-from plugins.qemu.params import QemuParams, check_media
+from geometry_os.settings import CHOICES, DOC, check_value
+from geometry_os.plugins.qemu.command import build_argv, escape, has_network_device, image_format
+from geometry_os.plugins.qemu.params import QemuParams, check_media
 
 
 def argv_for(tmp_path: Path, **kw) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.qemu import pixels
+from geometry_os.plugins.qemu import pixels
 
 
 def bgrx(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.tiles import TileState
-from plugins.qemu import registry
-from plugins.qemu.command import has_network_device
-from plugins.qemu.params import QemuParams
-from plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu import registry
+from geometry_os.plugins.qemu.command import has_network_device
+from geometry_os.plugins.qemu.params import QemuParams
+from geometry_os.plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def test_rejected_option_shows_qemus_own_words(sources, make_ctx, memtest_iso, w
 
 def test_qemu_without_dbus_display_is_named(sources, make_ctx, memtest_iso, wait_for,
                                             monkeypatch):
-    from plugins.qemu import accel
+    from geometry_os.plugins.qemu import accel
     caps = dict(accel.qemu_capabilities(), dbus_display=False)
     monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: caps)
     ctx, source = start(sources, make_ctx, iso=str(memtest_iso))

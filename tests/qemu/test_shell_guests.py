@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.testing import assert_image_close, wait_until
-from engine.tiles import TileState
-from plugins.qemu import images
+from geometry_os.testing import assert_image_close, wait_until
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu import images
 
 pytestmark = pytest.mark.qemu
 
@@ -77,7 +77,7 @@ def wait_serial(render_scene, shell, serial: Path, pattern: str, timeout: float)
 def screendump(tile, path: Path) -> np.ndarray:
     """QEMU's own picture of the guest screen, (h, w, 3) RGB.
 
-    PPM rather than PNG: QEMU's PNGs use row filters that engine.png undoes in pure
+    PPM rather than PNG: QEMU's PNGs use row filters that geometry_os.png undoes in pure
     Python, seconds for a 1280x800 screen; a PPM is read by numpy at once.
     """
     path.unlink(missing_ok=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.tiles import TileState
-from plugins.qemu import session as session_mod
-from plugins.qemu.params import QemuParams
-from plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu import session as session_mod
+from geometry_os.plugins.qemu.params import QemuParams
+from geometry_os.plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
 

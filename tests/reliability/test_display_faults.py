@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from dbus_fast import MessageType
 
-from engine.frames import FrameMailbox
-from plugins.qemu import dbus_display as dd
-from plugins.qemu.pixels import PIXMAN_X8R8G8B8
+from geometry_os.frames import FrameMailbox
+from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 from tests.fakes.display_peer import FakeDisplayPeer
 
 BOUND = 0.5  # the client's handshake timeouts in these tests
@@ -166,9 +166,9 @@ def test_surface_that_disappears_leaves_readable_frames(connected):
 def test_disabled_display_shows_on_the_tile_and_clears():
     from pathlib import Path
 
-    from engine.tiles import TileState
-    from plugins.qemu.params import QemuParams
-    from plugins.qemu.session import VmSession
+    from geometry_os.tiles import TileState
+    from geometry_os.plugins.qemu.params import QemuParams
+    from geometry_os.plugins.qemu.session import VmSession
 
     class Ctx:
         name = title = "t"

@@ -22,9 +22,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.frames import FrameMailbox
-from plugins.qemu import dbus_display as dd
-from plugins.qemu import pixels
+from geometry_os.frames import FrameMailbox
+from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu import pixels
 from tests.fakes.display_peer import FakeDisplayPeer
 
 FORMATS = [pixels.PIXMAN_X8R8G8B8, pixels.PIXMAN_A8R8G8B8, 0x20030888, 0x10020565, 0x18020888,

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from engine.tiles import TileState
-from plugins.qemu.params import QemuParams
-from plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu.params import QemuParams
+from geometry_os.plugins.qemu.source import QemuSource
 
 pytestmark = pytest.mark.qemu
 
@@ -58,7 +58,7 @@ def test_hung_qemu_shows_within_2_s_recovers_and_restarts(sources, make_ctx, mem
 def test_qemu_crashing_at_start_fails_within_2_s_with_its_words(sources, make_ctx, memtest_iso,
                                                                 tmp_path, wait_for, monkeypatch):
     """A QEMU that dies of a signal before QMP answers (a stand-in binary that segfaults)."""
-    from plugins.qemu import accel
+    from geometry_os.plugins.qemu import accel
     real = accel.qemu_capabilities()
     crasher = tmp_path / "qemu-crashes"
     crasher.write_text("#!/bin/sh\necho 'qemu: fatal: emulator bug' >&2\nkill -SEGV $$\n")
@@ -108,7 +108,7 @@ def test_dropped_display_connection_reconnects_and_frames_flow(sources, make_ctx
 def test_display_that_keeps_dropping_fails_the_tile_but_leaves_the_vm(sources, make_ctx,
                                                                       memtest_iso, wait_for,
                                                                       monkeypatch):
-    from plugins.qemu import session as session_mod
+    from geometry_os.plugins.qemu import session as session_mod
     monkeypatch.setattr(session_mod, "RECONNECT_ATTEMPTS", 1)
     ctx, source = start(sources, make_ctx, memtest_iso)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")

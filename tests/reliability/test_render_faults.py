@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from pyglet import gl
 
-from engine.testing import wait_until
-from plugins.tiles.layer import TilesLayer
+from geometry_os.testing import wait_until
+from geometry_os.plugins.tiles.layer import TilesLayer
 from tests.gl.test_render import ONE_TILE, wait_for_texture
 
 pytestmark = pytest.mark.gl

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.cli import main
+from geometry_os.cli import main
 from tests.conftest import ROOT
 
 SEED = (ROOT / "scenes" / "patterns.yaml").read_text()

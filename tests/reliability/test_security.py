@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import rundir
-from engine.tiles import TileState
-from plugins.qemu.command import build_argv, has_network_device
-from plugins.qemu.params import QemuParams
-from plugins.qemu.source import QemuSource
+from geometry_os import rundir
+from geometry_os.tiles import TileState
+from geometry_os.plugins.qemu.command import build_argv, has_network_device
+from geometry_os.plugins.qemu.params import QemuParams
+from geometry_os.plugins.qemu.source import QemuSource
 
 HOSTILE = "we,ird $(touch PWNED1) ;`touch PWNED2`|&'\" *"
 
@@ -126,7 +126,7 @@ def test_stale_runtime_dirs_of_a_killed_shell_are_removed(tmp_path, monkeypatch)
     """A shell killed with SIGKILL leaves its directory; the next one removes it, not others'."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     child = subprocess.Popen(
-        [sys.executable, "-c", ("from engine import rundir; d = rundir.tile_runtime_dir('vm');"
+        [sys.executable, "-c", ("from geometry_os import rundir; d = rundir.tile_runtime_dir('vm');"
                                 "(d / 'serial.log').write_text('x'); import os, signal;"
                                 "os.kill(os.getpid(), signal.SIGKILL)")],
         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})

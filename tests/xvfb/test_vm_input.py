@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.camera import Camera, WorldRect
-from engine.tiles import TITLE_BAR_HEIGHT
-from plugins.qemu import images
+from geometry_os.camera import Camera, WorldRect
+from geometry_os.tiles import TITLE_BAR_HEIGHT
+from geometry_os.plugins.qemu import images
 from tests.conftest import ROOT
 from tests.xvfb.helpers import LogWatcher, find_window, xdotool
 
@@ -71,7 +71,7 @@ class SerialLog:
 def run_scene(display: str, scene: Path, title: str):
     """``geos run`` of ``scene`` under Xvfb; yields (window id, log) and stops it after."""
     env = {**os.environ, "DISPLAY": display}
-    process = subprocess.Popen([sys.executable, "-m", "engine", "-v", "run", "--no-dev", str(scene)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "geometry_os", "-v", "run", "--no-dev", str(scene)], cwd=ROOT,
                                env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
     try:
@@ -120,7 +120,7 @@ def tablet(value: int, size: int) -> int:
 
 def settled_camera(pid: int) -> tuple[float, float, float]:
     """The shell's camera once it has stopped moving (asked over its control socket)."""
-    from plugins.input.control import request
+    from geometry_os.plugins.input.control import request
 
     last = None
     deadline = time.monotonic() + 20
@@ -218,12 +218,12 @@ def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
 
     # Automation: `geos type` reaches the same VM through the shell's control socket.
     mark = len(serial.text())
-    result = subprocess.run([sys.executable, "-m", "engine", "type", "--pid", str(shell_pid), "Linux",
+    result = subprocess.run([sys.executable, "-m", "geometry_os", "type", "--pid", str(shell_pid), "Linux",
                              r"echo typed-by-CLI > /dev/ttyS0\n"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     serial.wait_for("typed-by-CLI", timeout=20, since=mark)
-    bad = subprocess.run([sys.executable, "-m", "engine", "type", "--pid", str(shell_pid), "nope", "x"], cwd=ROOT, capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "geometry_os", "type", "--pid", str(shell_pid), "nope", "x"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("geos: no tile 'nope' (tiles: linux, far)")
 

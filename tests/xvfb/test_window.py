@@ -25,7 +25,7 @@ def test_window_receives_key_and_mouse_events_and_closes_cleanly(xvfb_display, t
     scene = tmp_path / "xvfb.yaml"
     scene.write_text(SCENE)
     env = {**os.environ, "DISPLAY": xvfb_display}
-    process = subprocess.Popen([sys.executable, "-m", "engine", "-v", "run", str(scene)], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "geometry_os", "-v", "run", str(scene)], cwd=ROOT, env=env,
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
     try:

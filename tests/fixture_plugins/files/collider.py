@@ -1,10 +1,10 @@
 """A plugin that registers a source type named like the built-in ``pattern``."""
 
-import engine
-from engine.registry import SourceType
-from plugins.pattern.source import PatternParams, PatternSource
+import geometry_os
+from geometry_os.registry import SourceType
+from geometry_os.plugins.pattern.source import PatternParams, PatternSource
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_sources():
     return [SourceType("pattern", PatternParams, PatternSource)]

@@ -1,8 +1,8 @@
 """A plugin with a misspelt hook name: must fail at load."""
 
-import engine
+import geometry_os
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def scene_loded(shell, scene):
     pass

@@ -1,11 +1,11 @@
 """A plugin whose lifecycle hooks always raise (for isolation tests)."""
 
-import engine
+import geometry_os
 
 calls = []
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def scene_loaded(shell, scene):
     calls.append("scene_loaded")
     raise RuntimeError("boom in scene_loaded")

@@ -1,10 +1,10 @@
 """A plugin that records the lifecycle hooks it sees (for isolation tests)."""
 
-import engine
+import geometry_os
 
 calls = []
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def scene_loaded(shell, scene):
     calls.append("scene_loaded")

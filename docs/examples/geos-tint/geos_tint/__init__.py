@@ -11,9 +11,9 @@ from pathlib import Path
 
 import attrs
 
-import engine
-from engine.registry import EffectType
-from engine.settings import setting
+import geometry_os
+from geometry_os.registry import EffectType
+from geometry_os.settings import setting
 
 __version__ = "0.1.0"
 
@@ -27,7 +27,7 @@ class TintParams:
                               min=0.0, max=1.0)
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_effects() -> list[EffectType]:
     return [EffectType("tint", TintParams, "screen", Path(__file__).with_name("tint.glsl"),
                        "Mix the whole screen towards a colour (example plugin).")]

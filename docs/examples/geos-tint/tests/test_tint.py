@@ -30,7 +30,7 @@ def test_full_strength_turns_the_screen_blue(render_scene):
 
 
 def test_zero_strength_changes_nothing(render_scene):
-    from engine.testing import assert_image_close
+    from geometry_os.testing import assert_image_close
 
     assert_image_close(render(render_scene, 0.0), render(render_scene, 0.0), tolerance=0)
     image = render(render_scene, 0.0)

@@ -2,10 +2,10 @@
 
 import attrs
 
-import engine
-from engine.registry import SourceType
-from engine.settings import setting
-from plugins.pattern.source import PatternSource
+import geometry_os
+from geometry_os.registry import SourceType
+from geometry_os.settings import setting
+from geometry_os.plugins.pattern.source import PatternSource
 
 
 @attrs.define(frozen=True)
@@ -16,6 +16,6 @@ class EntryTestParams:
     speed: float = setting(0.0, doc="Speed.")
 
 
-@engine.hookimpl
+@geometry_os.hookimpl
 def register_sources():
     return [SourceType("entrytest", EntryTestParams, PatternSource, "Test source from an entry point.")]

@@ -1,0 +1,1 @@
+"""Package data: recipes of the guest images Geometry OS builds itself (``geos image pull tiny-linux``)."""

@@ -1,0 +1,1 @@
+"""Package data: the shipped scenes; ``default.yaml`` is what ``geos run`` opens."""

@@ -1,0 +1,1 @@
+"""Package data: the engine's GLSL (read through importlib.resources)."""
