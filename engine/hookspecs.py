@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from geometry_os.registry import CheckType, CommandType, EffectType, InputSinkType, LayerType, SourceType
+    from geometry_os.registry import (CheckType, CommandType, ControlOp, EffectType, InputSinkType, LayerType,
+                                      SourceType)
     from geometry_os.scene.model import Scene
     from geometry_os.tiles import StateChange
 
@@ -88,6 +89,17 @@ def register_checks() -> list[CheckType]:
     Return a list of :class:`geometry_os.registry.CheckType`: a name and ``run()`` returning
     :class:`geometry_os.registry.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
     label, a detail such as a version or the package to install).
+    """
+
+
+@hookspec
+def register_control_ops() -> list[ControlOp]:
+    """Operations this plugin adds to the running shell's control socket.
+
+    Return a list of :class:`geometry_os.api.ControlOp`: a name (the request's ``op``),
+    a one-line help and ``run(shell, request)``, called on the main loop with the
+    :class:`geometry_os.api.ShellView`.  ``geos type`` and ``geos shot`` are control
+    operations; a command added with :func:`register_commands` usually sends one.
     """
 
 

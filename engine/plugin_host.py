@@ -163,6 +163,7 @@ class PluginHost:
             "register_input_sinks": self.registry.input_sinks,
             "register_commands": self.registry.commands,
             "register_checks": self.registry.checks,
+            "register_control_ops": self.registry.control_ops,
         }
         try:
             for hook_name, ns in namespaces.items():

@@ -96,6 +96,22 @@ class CheckType:
     run: Callable[[], list[CheckResult]]
 
 
+@attrs.define(frozen=True)
+class ControlOp:
+    """An operation of the shell's control socket (what ``geos type``, ``geos vm`` ... send).
+
+    A request is a JSON object whose ``op`` is ``name``.  ``run(shell, request)`` runs on
+    the main loop with the :class:`~geometry_os.view.ShellView` and the request, and
+    returns the JSON-able answer, or a :class:`concurrent.futures.Future` of it when the
+    work finishes later (keys still being typed).  Raising ``ValueError`` or ``KeyError``
+    answers ``{"error": "<message>"}``: keep the message to one line.
+    """
+
+    name: str
+    help: str
+    run: Callable[[Any, dict[str, Any]], Any]  # (ShellView, request) -> dict | Future[dict]
+
+
 class CollisionError(Exception):
     """Two plugins registered the same name."""
 
@@ -150,10 +166,11 @@ class Registry:
     options: Namespace[type] = attrs.field(factory=lambda: Namespace("plugin options"))
     commands: Namespace[CommandType] = attrs.field(factory=lambda: Namespace("command"))
     checks: Namespace[CheckType] = attrs.field(factory=lambda: Namespace("doctor check"))
+    control_ops: Namespace[ControlOp] = attrs.field(factory=lambda: Namespace("control operation"))
 
     def namespaces(self) -> tuple[Namespace[Any], ...]:
         return (self.sources, self.effects, self.layers, self.input_sinks, self.options,
-                self.commands, self.checks)
+                self.commands, self.checks, self.control_ops)
 
     def remove_plugin(self, plugin: str) -> None:
         for ns in self.namespaces():

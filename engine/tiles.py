@@ -17,6 +17,7 @@ from typing import Any, Callable
 import attrs
 
 from geometry_os.camera import WorldRect
+from geometry_os.capabilities import NO_CAPABILITIES, Capabilities
 from geometry_os.frames import FrameMailbox
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,13 @@ class FrameSource:
     * ``stop()`` shuts the source down cleanly and is idempotent; the shell calls it
       on quit and when a tile is removed.
     * ``restart()`` brings a stopped or failed source back.
-    * Optional capabilities (input, lifecycle control, telemetry) are plain methods
-      described in docs/architecture.md; callers check with ``getattr``.
+    * What else it can do (keyboard, pointer, lifecycle control, telemetry, a guest
+      cursor) it declares in :attr:`capabilities`, a
+      :class:`~geometry_os.capabilities.Capabilities` record of typed protocols.
     """
+
+    #: What this source can do besides pixels; a subclass sets its own in ``__init__``.
+    capabilities: Capabilities = NO_CAPABILITIES
 
     def __init__(self, ctx: TileContext, params: Any) -> None:
         self.ctx = ctx

@@ -1,0 +1,52 @@
+"""The public plugin API: everything a Geometry OS plugin imports, from one module.
+
+    from geometry_os import api
+
+    @api.hookimpl
+    def register_effects() -> list[api.EffectType]: ...
+
+What is here is stable for plugin authors; what is not here is engine internals that
+may change between releases.  docs/plugins.md walks through writing a plugin with it;
+docs/plugin-hooks.md is the reference of every hook.
+"""
+
+from __future__ import annotations
+
+from geometry_os import hookimpl
+from geometry_os.camera import Camera, WorldRect
+from geometry_os.capabilities import (
+    NO_CAPABILITIES,
+    Capabilities,
+    Cursor,
+    CursorImage,
+    CursorPos,
+    KeyEvent,
+    Keyboard,
+    Lifecycle,
+    Pointer,
+    Telemetry,
+)
+from geometry_os.frames import BYTES_PER_PIXEL, Frame, FrameMailbox, Rect, new_framebuffer
+from geometry_os.keypacing import KEY_INTERVAL, KeyPacer
+from geometry_os.registry import (
+    CheckResult,
+    CheckType,
+    CommandType,
+    ControlOp,
+    EffectType,
+    InputSinkType,
+    LayerType,
+    SourceType,
+)
+from geometry_os.settings import setting
+from geometry_os.tiles import TITLE_BAR_HEIGHT, FrameSource, StateChange, Tile, TileContext, TileState
+from geometry_os.view import FrameStatsView, ShellView
+
+__all__ = [
+    "BYTES_PER_PIXEL", "KEY_INTERVAL", "NO_CAPABILITIES", "TITLE_BAR_HEIGHT",
+    "Camera", "Capabilities", "CheckResult", "CheckType", "CommandType", "ControlOp", "Cursor", "CursorImage",
+    "CursorPos", "EffectType", "Frame", "FrameMailbox", "FrameSource", "FrameStatsView", "InputSinkType",
+    "KeyEvent", "KeyPacer", "Keyboard", "LayerType", "Lifecycle", "Pointer", "Rect", "ShellView", "SourceType",
+    "StateChange", "Telemetry", "Tile", "TileContext", "TileState", "WorldRect",
+    "hookimpl", "new_framebuffer", "setting",
+]
