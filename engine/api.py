@@ -29,6 +29,9 @@ from geometry_os.capabilities import (
 from geometry_os.frames import BYTES_PER_PIXEL, Frame, FrameMailbox, Rect, new_framebuffer
 from geometry_os.keypacing import KEY_INTERVAL, KeyPacer
 from geometry_os.registry import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
     CheckResult,
     CheckType,
     CommandType,
@@ -43,7 +46,7 @@ from geometry_os.tiles import TITLE_BAR_HEIGHT, FrameSource, StateChange, Tile, 
 from geometry_os.view import FrameStatsView, ShellView
 
 __all__ = [
-    "BYTES_PER_PIXEL", "KEY_INTERVAL", "NO_CAPABILITIES", "TITLE_BAR_HEIGHT",
+    "BYTES_PER_PIXEL", "EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "KEY_INTERVAL", "NO_CAPABILITIES", "TITLE_BAR_HEIGHT",
     "Camera", "Capabilities", "CheckResult", "CheckType", "CommandType", "ControlOp", "Cursor", "CursorImage",
     "CursorPos", "EffectType", "Frame", "FrameMailbox", "FrameSource", "FrameStatsView", "InputSinkType",
     "KeyEvent", "KeyPacer", "Keyboard", "LayerType", "Lifecycle", "Pointer", "Rect", "ShellView", "SourceType",

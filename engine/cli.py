@@ -16,13 +16,12 @@ from typing import Callable, Sequence
 import geometry_os
 from geometry_os import logs
 from geometry_os.plugin_host import PluginHost, blocked_from_env
-from geometry_os.registry import CheckResult
+from geometry_os.registry import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CheckResult
 from geometry_os.resources import default_scene
 from geometry_os.scene import SceneError, load_scene
 
 log = logging.getLogger("geos")
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 BUILTIN_COMMANDS = ("run", "check", "plugins", "docs", "doctor")

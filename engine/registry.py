@@ -112,6 +112,10 @@ class ControlOp:
     run: Callable[[Any, dict[str, Any]], Any]  # (ShellView, request) -> dict | Future[dict]
 
 
+#: Exit statuses of ``geos`` and of every plugin command: success, a run that failed, invalid input.
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
 class CollisionError(Exception):
     """Two plugins registered the same name."""
 
