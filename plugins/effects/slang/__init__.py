@@ -1,0 +1,1 @@
+"""RetroArch slang presets: .slangp/.slang -> GL-ready GLSL and a description of the passes."""
