@@ -5,6 +5,10 @@
     @api.hookimpl
     def register_effects() -> list[api.EffectType]: ...
 
+Testing helpers: :func:`assert_image_close` and :func:`wait_until` here; the
+``geos_host`` and ``render_scene`` pytest fixtures come with the package (its pytest
+plugin, :mod:`geometry_os.testing`).
+
 What is here is stable for plugin authors; what is not here is engine internals that
 may change between releases.  docs/plugins.md walks through writing a plugin with it;
 docs/plugin-hooks.md is the reference of every hook.
@@ -20,12 +24,14 @@ from geometry_os.capabilities import (
     Cursor,
     CursorImage,
     CursorPos,
-    KeyEvent,
     Keyboard,
+    KeyEvent,
     Lifecycle,
     Pointer,
     Telemetry,
 )
+from geometry_os.control import ControlError
+from geometry_os.control import request as control_request
 from geometry_os.frames import BYTES_PER_PIXEL, Frame, FrameMailbox, Rect, new_framebuffer
 from geometry_os.keypacing import KEY_INTERVAL, KeyPacer
 from geometry_os.registry import (
@@ -46,10 +52,46 @@ from geometry_os.tiles import TITLE_BAR_HEIGHT, FrameSource, StateChange, Tile, 
 from geometry_os.view import FrameStatsView, ShellView
 
 __all__ = [
-    "BYTES_PER_PIXEL", "EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "KEY_INTERVAL", "NO_CAPABILITIES", "TITLE_BAR_HEIGHT",
-    "Camera", "Capabilities", "CheckResult", "CheckType", "CommandType", "ControlOp", "Cursor", "CursorImage",
-    "CursorPos", "EffectType", "Frame", "FrameMailbox", "FrameSource", "FrameStatsView", "InputSinkType",
-    "KeyEvent", "KeyPacer", "Keyboard", "LayerType", "Lifecycle", "Pointer", "Rect", "ShellView", "SourceType",
-    "StateChange", "Telemetry", "Tile", "TileContext", "TileState", "WorldRect",
-    "hookimpl", "new_framebuffer", "setting",
+    "BYTES_PER_PIXEL",
+    "EXIT_FAILED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "KEY_INTERVAL",
+    "NO_CAPABILITIES",
+    "TITLE_BAR_HEIGHT",
+    "Camera",
+    "Capabilities",
+    "CheckResult",
+    "CheckType",
+    "CommandType",
+    "ControlError",
+    "ControlOp",
+    "Cursor",
+    "CursorImage",
+    "CursorPos",
+    "EffectType",
+    "Frame",
+    "FrameMailbox",
+    "FrameSource",
+    "FrameStatsView",
+    "InputSinkType",
+    "KeyEvent",
+    "KeyPacer",
+    "Keyboard",
+    "LayerType",
+    "Lifecycle",
+    "Pointer",
+    "Rect",
+    "ShellView",
+    "SourceType",
+    "StateChange",
+    "Telemetry",
+    "Tile",
+    "TileContext",
+    "TileState",
+    "WorldRect",
+    "control_request",
+    "hookimpl",
+    "new_framebuffer",
+    "setting",
 ]

@@ -16,7 +16,8 @@ animated towards a target with an ease-out curve; :meth:`update` advances it.
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 MIN_ZOOM = 0.02
 MAX_ZOOM = 32.0

@@ -10,8 +10,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import geometry_os
 from geometry_os import logs

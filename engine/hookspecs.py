@@ -17,15 +17,15 @@ Two kinds of hooks:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from geometry_os.registry import (CheckType, CommandType, ControlOp, EffectType, InputSinkType, LayerType,
-                                      SourceType)
+    from geometry_os.registry import CheckType, CommandType, ControlOp, EffectType, InputSinkType, LayerType, SourceType
     from geometry_os.scene.model import Scene
     from geometry_os.tiles import StateChange
+    from geometry_os.view import ShellView
 
 PROJECT = "geometry_os"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,8 +35,8 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 def register_sources() -> list[SourceType]:
     """Frame source types this plugin provides (the ``type:`` of a tile's ``source``).
 
-    Return a list of :class:`geometry_os.registry.SourceType`: a name, a params class
-    (attrs, every field declared with :func:`geometry_os.settings.setting`) and a factory
+    Return a list of :class:`geometry_os.api.SourceType`: a name, a params class
+    (attrs, every field declared with :func:`geometry_os.api.setting`) and a factory
     ``(ctx: TileContext, params) -> FrameSource``.  Scenes are validated against the
     params class; two plugins registering the same name is a load error.
     """
@@ -46,7 +46,7 @@ def register_sources() -> list[SourceType]:
 def register_effects() -> list[EffectType]:
     """Post effects this plugin provides (the ``type:`` of an entry in ``effects``).
 
-    Return a list of :class:`geometry_os.registry.EffectType`: a name, a params class, the
+    Return a list of :class:`geometry_os.api.EffectType`: a name, a params class, the
     GLSL files that implement it, and its stage (``tile``: inside each tile's pass;
     ``screen``: a pass over the whole window).  The scene's list decides the order.
     """
@@ -56,8 +56,8 @@ def register_effects() -> list[EffectType]:
 def register_layers() -> list[LayerType]:
     """Map layers this plugin draws (the grid, the tiles, a HUD...).
 
-    Return a list of :class:`geometry_os.registry.LayerType`: a name, a z-order (lower is
-    drawn first) and a factory ``(shell) -> Layer``.  A layer's ``draw()`` is called
+    Return a list of :class:`geometry_os.api.LayerType`: a name, a z-order (lower is
+    drawn first) and a factory ``(shell: ShellView) -> layer``.  A layer's ``draw()`` is called
     every frame while the layer is enabled.
     """
 
@@ -66,8 +66,8 @@ def register_layers() -> list[LayerType]:
 def register_input_sinks() -> list[InputSinkType]:
     """Consumers of keyboard and mouse events, tried in priority order.
 
-    Return a list of :class:`geometry_os.registry.InputSinkType`: a name, a priority
-    (higher is asked first) and a factory ``(shell) -> InputSink``.  A sink that
+    Return a list of :class:`geometry_os.api.InputSinkType`: a name, a priority
+    (higher is asked first) and a factory ``(shell: ShellView) -> sink``.  A sink that
     returns True from an ``on_*`` handler consumes the event.
     """
 
@@ -76,7 +76,7 @@ def register_input_sinks() -> list[InputSinkType]:
 def register_commands() -> list[CommandType]:
     """``geos`` subcommands this plugin adds (``geos image``, say).
 
-    Return a list of :class:`geometry_os.registry.CommandType`: a name, a one-line help,
+    Return a list of :class:`geometry_os.api.CommandType`: a name, a one-line help,
     ``configure(parser)`` to add arguments and ``run(args, host) -> exit status``.
     A name that collides with a built-in command or another plugin's is a load error.
     """
@@ -86,8 +86,8 @@ def register_commands() -> list[CommandType]:
 def register_checks() -> list[CheckType]:
     """Checks ``geos doctor`` runs to tell a user what works on this machine.
 
-    Return a list of :class:`geometry_os.registry.CheckType`: a name and ``run()`` returning
-    :class:`geometry_os.registry.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
+    Return a list of :class:`geometry_os.api.CheckType`: a name and ``run()`` returning
+    :class:`geometry_os.api.CheckResult` lines (status ``ok``, ``warn`` or ``fail``, a
     label, a detail such as a version or the package to install).
     """
 
@@ -114,22 +114,31 @@ def plugin_options() -> type | None:
 
 
 @hookspec
-def scene_loaded(shell: Any, scene: Scene) -> None:
-    """The scene has been loaded and its tiles created; the window is about to show.
+def scene_loaded(shell: ShellView, scene: Scene) -> None:
+    """The scene has been loaded, its tiles created and their sources started; the window
+    is about to show.
 
-    ``shell`` is the running :class:`geometry_os.shell.Shell` (tiles, camera, registry).
+    ``shell`` is the running map as plugins see it (:class:`geometry_os.api.ShellView`:
+    tiles, camera, focus, ...); ``scene`` the scene as loaded (its ``path``, tiles and
+    ``plugins.options``).
     """
 
 
 @hookspec
-def scene_closing(shell: Any, scene: Scene) -> None:
-    """The shell is about to shut every tile down and exit.  Release resources here."""
+def scene_closing(shell: ShellView, scene: Scene) -> None:
+    """The shell is about to stop every tile and exit: release what this plugin holds.
+
+    ``shell`` and ``scene`` are the ones :func:`scene_loaded` received.
+    """
 
 
 @hookspec
-def tile_state_changed(shell: Any, change: StateChange) -> None:
+def tile_state_changed(shell: ShellView, change: StateChange) -> None:
     """A tile moved between states (booting, running, paused, stopped, failed).
 
-    Runs on the main loop.  ``change.reason`` says why for ``failed`` (and may be set
-    for other transitions).
+    Runs on the main loop, whichever thread the source reported from.  ``shell`` is the
+    running map; ``change`` names the tile (``change.tile``, its id), the ``old`` and
+    ``new`` :class:`geometry_os.api.TileState` and ``reason``: why, for ``failed`` (and
+    possibly for other transitions).  The input plugin uses it to give the keyboard
+    back to the map when the focused VM stops.
     """

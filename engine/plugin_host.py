@@ -20,10 +20,11 @@ import importlib
 import importlib.util
 import logging
 import os
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -32,6 +33,11 @@ import geometry_os
 from geometry_os import hookspecs
 from geometry_os.registry import CollisionError, Registry
 from geometry_os.watchdog import watchdog
+
+if TYPE_CHECKING:
+    from geometry_os.scene.model import Scene
+    from geometry_os.tiles import StateChange
+    from geometry_os.view import ShellView
 
 log = logging.getLogger(__name__)
 
@@ -238,13 +244,13 @@ class PluginHost:
                       lambda impl=impl: impl.function(**{arg: kwargs[arg] for arg in impl.argnames}), watch=True)
 
     # ---------------------------------------------------------- the typed facade
-    def scene_loaded(self, shell: Any, scene: Any) -> None:
+    def scene_loaded(self, shell: ShellView, scene: Scene) -> None:
         self._notify("scene_loaded", shell=shell, scene=scene)
 
-    def scene_closing(self, shell: Any, scene: Any) -> None:
+    def scene_closing(self, shell: ShellView, scene: Scene) -> None:
         self._notify("scene_closing", shell=shell, scene=scene)
 
-    def tile_state_changed(self, shell: Any, change: Any) -> None:
+    def tile_state_changed(self, shell: ShellView, change: StateChange) -> None:
         self._notify("tile_state_changed", shell=shell, change=change)
 
     def active(self) -> list[PluginInfo]:

@@ -7,10 +7,14 @@ collisions and "unknown type" errors can name plugins and list what is installed
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from geometry_os.view import ShellView
 
 
 @attrs.define(frozen=True)
@@ -39,7 +43,7 @@ class EffectType:
     stage: str  # "tile" (inside each tile's pass) or "screen" (a pass over the window)
     shader: Path
     description: str = ""
-    per_tile: Callable[[Any, Any, Any], dict[str, Any]] | None = None
+    per_tile: Callable[[Any, Any, ShellView], dict[str, Any]] | None = None  # (params, Tile, shell)
 
     def __attrs_post_init__(self) -> None:
         if self.stage not in ("tile", "screen"):
@@ -52,7 +56,7 @@ class LayerType:
 
     name: str
     order: int
-    factory: Callable[[Any], Any]  # (shell) -> object with draw()
+    factory: Callable[[ShellView], Any]  # -> an object with draw() (and optionally state(), delete())
 
 
 @attrs.define(frozen=True)
@@ -61,7 +65,7 @@ class InputSinkType:
 
     name: str
     priority: int
-    factory: Callable[[Any], Any]  # (shell) -> object with on_* handlers
+    factory: Callable[[ShellView], Any]  # -> an object with on_* handlers (those it wants)
 
 
 @attrs.define(frozen=True)
@@ -109,7 +113,7 @@ class ControlOp:
 
     name: str
     help: str
-    run: Callable[[Any, dict[str, Any]], Any]  # (ShellView, request) -> dict | Future[dict]
+    run: Callable[[ShellView, dict[str, Any]], Any]  # (shell, request) -> dict | Future[dict]
 
 
 #: Exit statuses of ``geos`` and of every plugin command: success, a run that failed, invalid input.

@@ -1,12 +1,16 @@
-"""The running map: window, main loop, tiles, layers and input sinks.
+"""The running map: one scene, its window, its tiles, layers and input sinks.
 
-Threads: the main thread owns pyglet, the GL context and every tile's texture.
-Frame sources publish from their own threads into their tile's
-:class:`~geometry_os.frames.FrameMailbox`; a publish wakes the main loop through
-``post_event`` (thread-safe), which uploads the dirty rectangles at once.  Drawing is
-paced against an absolute deadline (``schedule_interval`` drifts).
+The shell composes the engine's parts — :class:`~geometry_os.tileset.TileSet` (tiles
+and their sources), :class:`~geometry_os.frame_path.FramePath` (mailbox -> streaming ->
+texture), :class:`~geometry_os.programs.ProgramRegistry` (shared shaders, hot reload),
+:class:`~geometry_os.pacing.FramePacer` (when to draw) and the control socket
+(:mod:`geometry_os.control`) — and is what plugins see, through the
+:class:`~geometry_os.view.ShellView` protocol it implements.
 
-Per frame the shell calls plugin objects directly (layers' ``draw``, sinks'
+Threads: the main thread owns pyglet, the GL context and every tile's texture.  Frame
+sources publish from their own threads into their tile's mailbox; a publish wakes the
+main loop through ``post_event`` (thread-safe), which uploads the dirty rectangles at
+once.  Per frame the shell calls plugin objects directly (layers' ``draw``, sinks'
 ``on_*``), never through pluggy; a raising object is reported to the plugin host,
 which disables its plugin after repeated failures, and the map keeps running.
 """
@@ -17,21 +21,34 @@ import concurrent.futures
 import logging
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import attrs
+import numpy as np
 
 from geometry_os import rundir
 from geometry_os.camera import Camera, bounds
-from geometry_os.frames import FrameMailbox
-from geometry_os.plugin_host import PluginHost
+from geometry_os.control import ControlServer
+from geometry_os.frame_path import FramePath
+from geometry_os.pacing import FramePacer, FrameStats
+from geometry_os.plugin_host import ACTIVE, PluginHost
+from geometry_os.programs import ProgramRegistry
+from geometry_os.registry import Namespace
+from geometry_os.render.effects import EffectChain, activate
+from geometry_os.render.shaders import ReloadableProgram, ShaderSource
+from geometry_os.render.target import RenderTarget
 from geometry_os.resources import shaders_dir
 from geometry_os.scene.model import Scene
 from geometry_os.streaming import StreamingPolicy
-from geometry_os.tiles import StateChange, Tile, TileContext, TileState
+from geometry_os.tiles import StateChange, Tile
+from geometry_os.tileset import TileSet
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_live_shells = 0  # shells of this process still running: the last one removes the runtime directory
 
 
 @attrs.define
@@ -42,116 +59,72 @@ class RunOptions:
     dev: bool = True  # watch shader files and the scene for changes
 
 
-@attrs.define
-class FrameStats:
-    """Frame timing for the HUD and benchmarks (exponentially smoothed)."""
-
-    fps: float = 0.0
-    frame_ms: float = 0.0
-    frames: int = 0
-    _last: float | None = None
-
-    def tick(self, now: float, work_seconds: float) -> None:
-        if self._last is not None:
-            interval = now - self._last
-            if interval > 0:
-                self.fps = 1.0 / interval if self.fps == 0 else self.fps * 0.9 + 0.1 / interval
-        self.frame_ms = work_seconds * 1000 if self.frame_ms == 0 else self.frame_ms * 0.9 + work_seconds * 100
-        self._last = now
-        self.frames += 1
-
-
-def gl_config(pyglet_module: Any) -> Any:
-    """An OpenGL 3.3 core config with 8-bit RGBA (headless otherwise picks RGB565)."""
-    gl = pyglet_module.gl
-    return gl.Config(major_version=3, minor_version=3, forward_compatible=True, double_buffer=True,
-                     red_size=8, green_size=8, blue_size=8, alpha_size=8)
-
-
 class Shell:
-    """One running scene.  Create with :func:`run_scene` (or directly in tests)."""
+    """One running scene.  Create with :func:`run_scene` (or :mod:`geometry_os.testing` in tests)."""
 
     def __init__(self, scene: Scene, host: PluginHost, window: Any, options: RunOptions) -> None:
         import pyglet
 
-        from geometry_os.render.target import RenderTarget
+        from geometry_os.events import ShellEvents
 
+        global _live_shells
+        _live_shells += 1
         self.pyglet = pyglet
         self.scene = scene
         self.host = host
         self.registry = host.registry
         self.window = window
         self.options = options
-        self.shaders_dir = shaders_dir()
+        self._shaders_dir = shaders_dir()
         width, height = window.get_framebuffer_size()
-        self.camera = Camera(width, height, scene.camera.x, scene.camera.y, scene.camera.zoom)
-        self.target = RenderTarget(width, height)
+        self._camera = Camera(width, height, scene.camera.x, scene.camera.y, scene.camera.zoom)
+        self._target = RenderTarget(width, height)
         self.start_time = time.monotonic()
-        self.time = 0.0
-        self.stats = FrameStats()
+        self._time = 0.0
+        self._frame_dt = 0.0
+        self._stats = FrameStats()
         self.hud_visible = scene.window.hud
-        self.focused: Tile | None = None
+        self._focused: Tile | None = None
         self.running = True
         self.exit_code = 0
-        self.reloadables: list[Any] = []  # objects with poll(): shader programs, watched files
-        self.programs: dict[str, Any] = {}  # name -> ReloadableProgram (see program())
+        self.programs = ProgramRegistry()
         self.scene_errors: list[str] = []  # errors of the last scene edit that was not applied
         self._wake_pending = False
-        from geometry_os.events import ShellEvents
-
         self._events = ShellEvents()
         self._events.push_handlers(on_frames_ready=self._on_frames_ready, on_state_change=self._on_state_change,
                                    on_call=self._on_call)
-        self._deadline = 0.0
         rundir.clean_stale()  # leftovers of shells that died without cleaning up
-        self.run_dir = rundir.shell_runtime_dir()
+        self._runtime_dir = rundir.shell_runtime_dir()
         self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
-        self._draw_now: Callable[[], None] | None = None  # set while run_until_closed runs
-        self.tiles = [self._make_tile(index, spec) for index, spec in enumerate(scene.tiles)]
-        from geometry_os.render.effects import EffectChain, activate
-
+        self.frame_path = FramePath(self.streaming)
+        self.pacer = FramePacer(self.tick, lambda: float(self.scene.window.fps), self._finished,
+                                self.streaming.draw_due)
+        self._tiles = TileSet(host, scene.directory, self._wake, self._state_from_any_thread)
+        for spec in scene.tiles:
+            self._tiles.add(spec)
         self.effects = activate(scene.effects, self.registry)
-        self.tile_chain = EffectChain("tile", self.effects)
-        self.screen_chain = EffectChain("screen", self.effects)
-        self._stats_at = 0.0  # the first tick measures at once
-        self.frame_dt = 0.0  # seconds the current frame advances animations by
-        self._published = {tile.name: 0 for tile in self.tiles}
+        self._tile_chain = EffectChain("tile", self.effects)
+        self._screen_chain = EffectChain("screen", self.effects)
         self.layers = self._instantiate(self.registry.layers, key=lambda t: t.order)
         self.sinks = self._instantiate(self.registry.input_sinks, key=lambda t: -t.priority)
+        self.control: ControlServer | None = None
         if scene.camera.fit:
             self.fit_all(animate=False)
         if options.dev and scene.path is not None:
             from geometry_os.scene_reload import SceneWatcher
 
-            self.reloadables.append(SceneWatcher(self))
+            self.programs.watched.append(SceneWatcher(self))
 
     # ------------------------------------------------------------------ set-up
-    def _instantiate(self, namespace: Any, key: Callable[[Any], Any]) -> list[tuple[str, Any]]:
+    def _instantiate(self, namespace: Namespace[Any], key: Callable[[Any], Any]) -> list[tuple[str, Any]]:
         made = []
         for kind in sorted(namespace, key=key):
-            plugin = namespace.owner(kind.name)
+            plugin = namespace.owner(kind.name) or "?"
             try:
                 made.append((plugin, kind.factory(self)))
             except Exception as exc:  # a broken plugin object must not stop the shell
                 self.host.report_failure(plugin, f"{namespace.kind} {kind.name}", exc)
         return made
-
-    def _make_tile(self, index: int, spec: Any) -> Tile:
-        name = spec.id or f"tile-{index}"
-        tile_dir = rundir.tile_runtime_dir(name)
-        ctx = TileContext(name=name, title=spec.title or name, scene_dir=self.scene.directory, runtime_dir=tile_dir,
-                          mailbox=FrameMailbox())
-        ctx.mailbox.on_ready = self._wake
-        ctx.on_state = self._state_from_any_thread
-        source_type = self.registry.sources.get(spec.source.type)
-        source = None
-        try:
-            source = source_type.factory(ctx, spec.source.params)
-        except Exception as exc:
-            plugin = self.registry.sources.owner(spec.source.type)
-            self.host.report_failure(plugin, f"creating source for {name}", exc)
-            ctx.report_state(TileState.FAILED, f"source {spec.source.type} could not be created: {exc}")
-        return Tile(index=index, spec=spec, ctx=ctx, source=source)
 
     # -------------------------------------------------------- cross-thread wake
     def _wake(self) -> None:
@@ -163,14 +136,14 @@ class Shell:
     def _state_from_any_thread(self, change: StateChange) -> None:
         self.pyglet.app.platform_event_loop.post_event(self._events, "on_state_change", change)
 
-    def call_soon(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+    def call_soon(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Run ``fn`` on the main loop (from any thread); the future gets its result."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.pyglet.app.platform_event_loop.post_event(self._events, "on_call", fn, future)
         return future
 
     @staticmethod
-    def _on_call(fn: Callable[[], Any], future: concurrent.futures.Future) -> None:
+    def _on_call(fn: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():
             return
         try:
@@ -181,45 +154,39 @@ class Shell:
     def _on_frames_ready(self) -> None:
         self._wake_pending = False
         self.pump_frames()
-        if self._draw_now is not None:
-            self._draw_now()
+        self.pacer.draw_now()
 
     def _on_state_change(self, change: StateChange) -> None:
         self.host.tile_state_changed(self, change)
 
     def pump_frames(self) -> None:
-        """Hand new frames to the layers that upload them (the tile renderer)."""
+        """Upload the frames that are due into the tiles' textures (engine/frame_path.py)."""
         self.window.switch_to()
-        for plugin, layer in self.layers:
-            upload = getattr(layer, "upload_frames", None)
-            if upload is not None:
-                self._guarded(plugin, "upload_frames", upload)
+        self.frame_path.upload(self._tiles, self._camera, self._focused, whole_images=bool(self._tile_chain.effects))
 
     # ---------------------------------------------------------------- the loop
     def start(self) -> None:
-        for tile in self.tiles:
-            if tile.source is not None:
-                tile.ctx.report_state(TileState.BOOTING)
-                self._guarded(self.registry.sources.owner(tile.spec.source.type), f"starting {tile.name}",
-                              tile.source.start)
+        self._tiles.start_all()
+        self.control = ControlServer(self, self.registry.control_ops, self._report_op)
         self.host.scene_loaded(self, self.scene)
+
+    def _report_op(self, op: str, where: str, exc: BaseException) -> None:
+        self.host.report_failure(self.registry.control_ops.owner(op) or "?", where, exc)
 
     def tick(self, dt: float = 0.0) -> None:
         """Draw one frame into the offscreen target and present it."""
         started = time.monotonic()
-        self.time = started - self.start_time
+        self._time = started - self.start_time
         if self.options.dev:
-            for reloadable in self.reloadables:
-                reloadable.poll()
-        self.frame_dt = dt if dt > 0 else 1.0 / self.scene.window.fps
-        self.camera.update(self.frame_dt)
-        if started - self._stats_at >= 1.0:
-            self._update_tile_stats(started)
+            self.programs.poll()
+        self._frame_dt = dt if dt > 0 else 1.0 / self.scene.window.fps
+        self._camera.update(self._frame_dt)
+        self._tiles.update_stats(started)
         self.pump_frames()
         if not self.streaming.frame_needed(self, started):
             return  # nothing on screen changed (zoom-aware streaming: engine/streaming.py)
         self.window.switch_to()
-        self.target.bind()
+        self._target.bind()
         gl = self.pyglet.gl
         region = self.streaming.region  # only tile pixels changed: redraw just around them
         if region is not None:
@@ -234,23 +201,15 @@ class Shell:
         gl.glDisable(gl.GL_SCISSOR_TEST)
         if not self.options.headless:
             width, height = self.window.get_framebuffer_size()
-            self.target.blit_to_default(width, height)
+            self._target.blit_to_default(width, height)
             self.window.flip()
-        self.stats.tick(time.monotonic(), time.monotonic() - started)
+        self._stats.tick(time.monotonic(), time.monotonic() - started)
 
-    def _update_tile_stats(self, now: float) -> None:
-        """Once a second: each tile's update rate, and its source's CPU load if it reports one."""
-        elapsed = max(now - self._stats_at, 1e-3)
-        self._stats_at = now
-        for tile in self.tiles:
-            published = tile.ctx.mailbox.published
-            tile.update_rate = (published - self._published.get(tile.name, 0)) / elapsed
-            self._published[tile.name] = published
-            telemetry = getattr(tile.source, "telemetry", None)
-            if telemetry is not None:
-                values = self._guarded(self.registry.sources.owner(tile.spec.source.type), "telemetry", telemetry)
-                if values:
-                    tile.cpu_load = float(values.get("cpu_load", 0.0))
+    def _finished(self) -> bool:
+        return not self.running or (self.options.frames is not None and self._stats.frames >= self.options.frames)
+
+    def run_until_closed(self) -> None:
+        self.pacer.run()
 
     def set_effect_param(self, effect: str, name: str, value: Any) -> None:
         """Change an effect parameter at run time (visible on the next frame).
@@ -269,7 +228,7 @@ class Shell:
         """Call into a plugin object; on error report it and drop the plugin's objects if disabled."""
         ok, value = self.host.call(plugin, where, call)
         info = self.host.infos.get(plugin)
-        if not ok and info is not None and info.status != "active":
+        if not ok and info is not None and info.status != ACTIVE:
             self.layers = [(p, layer) for p, layer in self.layers if p != plugin]
             self.sinks = [(p, sink) for p, sink in self.sinks if p != plugin]
         return value
@@ -278,51 +237,123 @@ class Shell:
         """Offer an input event to the sinks, highest priority first, until one consumes it."""
         self.streaming.poke()
         for plugin, sink in list(self.sinks):
-            handler = getattr(sink, event, None)
+            handler = getattr(sink, event, None)  # sinks implement the events they care about
             if handler is not None and self._guarded(plugin, event, lambda h=handler: h(*args)):
                 return True
         return False
 
-    # ------------------------------------------------------------ camera verbs
+    # ------------------------------------------------ ShellView: the map
+    @property
+    def camera(self) -> Camera:
+        return self._camera
+
+    @property
+    def tiles(self) -> Sequence[Tile]:
+        return self._tiles
+
+    @property
+    def focused(self) -> Tile | None:
+        return self._focused
+
     def fit_all(self, animate: bool = True) -> None:
-        rect = bounds(tile.footprint for tile in self.tiles)
+        rect = bounds(tile.footprint for tile in self._tiles)
         if rect is None:
             return
         if animate:
-            self.camera.fly_to(rect)
+            self._camera.fly_to(rect)
         else:
-            self.camera.set(*self.camera.fit_target(rect))
+            self._camera.set(*self._camera.fit_target(rect))
 
     def fly_to_tile(self, index: int) -> None:
-        if 0 <= index < len(self.tiles):
-            self.camera.fly_to(self.tiles[index].footprint)
-            self.focus(self.tiles[index])
+        if 0 <= index < len(self._tiles):
+            self._camera.fly_to(self._tiles[index].footprint)
+            self.focus(self._tiles[index])
 
     def tile_at(self, sx: float, sy: float) -> Tile | None:
-        """The topmost tile under a screen point."""
-        wx, wy = self.camera.screen_to_world(sx, sy)
-        for tile in reversed(self.tiles):
-            if tile.footprint.contains(wx, wy):
-                return tile
-        return None
+        return self._tiles.at(self._camera, sx, sy)
+
+    def find_tile(self, name: str) -> Tile:
+        return self._tiles.find(name)
 
     def focus(self, tile: Tile | None) -> None:
         """Focus ``tile`` (None: the map); sinks with ``on_focus_changed`` are told."""
-        if tile is not self.focused:
+        if tile is not self._focused:
             log.info("focus: %s", tile.name if tile else "map")
-            old, self.focused = self.focused, tile
+            old, self._focused = self._focused, tile
             for plugin, sink in list(self.sinks):
                 handler = getattr(sink, "on_focus_changed", None)
                 if handler is not None:
                     self._guarded(plugin, "on_focus_changed", lambda h=handler: h(old, tile))
 
-    def find_tile(self, name: str) -> Tile:
-        """A tile by id, title or 1-based number; KeyError naming the tiles otherwise."""
-        for tile in self.tiles:
-            if name in (tile.name, tile.title, str(tile.index + 1)):
-                return tile
-        known = ", ".join(tile.name for tile in self.tiles) or "none"
-        raise KeyError(f"no tile {name!r} (tiles: {known})")
+    # ------------------------------------------------ ShellView: the frame
+    @property
+    def time(self) -> float:
+        return self._time
+
+    @property
+    def frame_dt(self) -> float:
+        return self._frame_dt
+
+    @property
+    def stats(self) -> FrameStats:
+        return self._stats
+
+    @property
+    def headless(self) -> bool:
+        return self.options.headless
+
+    @property
+    def region_opaque(self) -> bool:
+        return self.streaming.region_opaque
+
+    def redraw(self) -> None:
+        self.streaming.poke()
+
+    def screen_matrix(self) -> tuple[float, ...]:
+        """Screen pixels (top-left origin, y down) -> clip space, column-major."""
+        w, h = self._camera.width, self._camera.height
+        return (2 / w, 0, 0, 0, 0, -2 / h, 0, 0, 0, 0, 1, 0, -1, 1, 0, 1)
+
+    @property
+    def target(self) -> RenderTarget:
+        return self._target
+
+    @property
+    def tile_chain(self) -> EffectChain:
+        return self._tile_chain
+
+    @property
+    def screen_chain(self) -> EffectChain:
+        return self._screen_chain
+
+    @property
+    def shaders_dir(self) -> Path:
+        return self._shaders_dir
+
+    def program(self, name: str, build: Callable[[], tuple[ShaderSource, ShaderSource]]) -> ReloadableProgram:
+        return self.programs.get(name, build)
+
+    def errors(self) -> list[str]:
+        """Errors to show on screen: shaders that failed to reload, effects left out, a scene edit
+        not applied."""
+        return self.programs.errors() + self._tile_chain.errors() + self._screen_chain.errors() + self.scene_errors
+
+    def screenshot(self) -> np.ndarray:
+        """The last frame drawn, as an (h, w, 4) RGBA array."""
+        self.window.switch_to()
+        return self._target.read_rgba()
+
+    # ------------------------------------------------ ShellView: the session
+    def plugin_options(self, plugin: str) -> Any:
+        return self.scene.plugins.options.get(plugin)
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self._runtime_dir
+
+    def set_pointer_grab(self, grabbed: bool) -> None:
+        if not self.options.headless:
+            self.window.set_exclusive_mouse(grabbed)
 
     def toggle_fullscreen(self) -> None:
         if not self.options.headless:
@@ -333,112 +364,35 @@ class Shell:
         self.exit_code = code
 
     def shutdown(self) -> None:
-        """Tell plugins, stop every source cleanly, release the layers.
-
-        Sources stop all at once, each on its own thread: a VM with persistent disks
-        is powered down through the guest (up to 10 s for QEMU tiles), and
-        ten of them must not take ten times as long.  Off the main thread a slow stop
-        is also not mistaken for a hang by the watchdog.
-        """
+        """Tell plugins, stop every source, release the layers and the tiles' textures."""
+        global _live_shells
         self.host.scene_closing(self, self.scene)
-        stopping = [tile for tile in self.tiles if tile.source is not None]
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(stopping)), thread_name_prefix="geos-stop") as pool:
-            for tile in stopping:
-                pool.submit(self._guarded, self.registry.sources.owner(tile.spec.source.type),
-                            f"stopping {tile.name}", tile.source.stop)
+        if self.control is not None:
+            self.control.close()
+        self._tiles.stop_all()
         for plugin, layer in self.layers:
-            release = getattr(layer, "delete", None)
+            release = getattr(layer, "delete", None)  # layers that hold GL objects release them
             if release is not None:
                 self._guarded(plugin, "delete", release)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def screenshot(self) -> Any:
-        """The last frame drawn, as an (h, w, 4) RGBA array."""
         self.window.switch_to()
-        return self.target.read_rgba()
-
-    def program(self, name: str, build: Callable[[], Any]) -> Any:
-        """The shell's shader program ``name``, built once from ``build`` and hot-reloaded
-        in development mode.  Layers share programs by name (e.g. "solid")."""
-        from geometry_os.render.shaders import ReloadableProgram
-
-        if name not in self.programs:
-            self.programs[name] = ReloadableProgram(name, build)
-            self.reloadables.append(self.programs[name])
-        return self.programs[name]
-
-    def errors(self) -> list[str]:
-        """Errors to show on screen: shaders that failed to reload, effects left out, a scene edit
-        not applied."""
-        lines = [line for program in self.programs.values() if program.error for line in program.error.lines]
-        return lines + self.tile_chain.errors() + self.screen_chain.errors() + self.scene_errors
-
-    def screen_matrix(self) -> tuple[float, ...]:
-        """Screen pixels (top-left origin, y down) -> clip space, column-major."""
-        w, h = self.camera.width, self.camera.height
-        return (2 / w, 0, 0, 0, 0, -2 / h, 0, 0, 0, 0, 1, 0, -1, 1, 0, 1)
-
-    # ------------------------------------------------------------- main loops
-    def run_until_closed(self) -> None:
-        pyglet = self.pyglet
-        self._deadline = time.monotonic()
-        last = [time.monotonic()]
-
-        def frame(_dt: float) -> None:
-            now = time.monotonic()
-            self.tick(now - last[0])
-            last[0] = now
-            if not self.running or (self.options.frames is not None and self.stats.frames >= self.options.frames):
-                pyglet.app.exit()
-                return
-            interval = 1.0 / self.scene.window.fps
-            self._deadline += interval
-            if self._deadline < now:  # fell behind: do not try to catch up with a burst
-                self._deadline = now + interval
-            pyglet.clock.schedule_once(frame, max(0.0, self._deadline - time.monotonic()))
-
-        def draw_now() -> None:
-            # A guest frame was just uploaded: draw it now, not at the next deadline (up to
-            # a frame interval later), while frames stay an interval apart (streaming only).
-            now = time.monotonic()
-            if self.streaming.draw_due(now, 1.0 / self.scene.window.fps) and self._deadline - now > 0.001:
-                pyglet.clock.unschedule(frame)
-                self._deadline = now
-                pyglet.clock.schedule_once(frame, 0)
-
-        self._draw_now = draw_now
-        pyglet.clock.schedule_once(frame, 0)
-        try:
-            pyglet.app.run(None)
-        finally:
-            self._draw_now = None
-
-
-def open_window(scene: Scene, headless: bool) -> Any:
-    """A pyglet window for the scene (an offscreen pbuffer when ``headless``)."""
-    import pyglet
-
-    pyglet.options["debug_gl"] = False  # ~1 us per GL call otherwise
-    settings = scene.window
-    window = pyglet.window.Window(settings.width, settings.height, caption=settings.title, resizable=not headless,
-                                  visible=not headless, config=gl_config(pyglet), vsync=False)
-    if settings.fullscreen and not headless:
-        window.set_fullscreen(True)
-    return window
+        for tile in self._tiles:
+            self.frame_path.forget(tile)
+        _live_shells -= 1
+        if _live_shells == 0:
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)
 
 
 def run_scene(scene: Scene, host: PluginHost, options: RunOptions) -> int:
     """Open the window, run the scene until it is closed (or N frames), clean up."""
-    import pyglet
-
-    if options.headless:
-        pyglet.options["headless"] = True
     from geometry_os.events import connect_window_events
     from geometry_os.png import write_png
+    from geometry_os.window import open_window, use_headless
 
+    if options.headless:
+        use_headless()
     try:
         window = open_window(scene, options.headless)
-    except Exception as exc:  # no display, no GL 3.3: one line, not a traceback
+    except Exception as exc:  # no GL 3.3 here: one line, not a traceback
         log.error("cannot open a window: %s", exc)
         return 1
     shell = Shell(scene, host, window, options)

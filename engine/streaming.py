@@ -148,7 +148,7 @@ class StreamingPolicy:
         """What the map looks like apart from textures and animation."""
         camera = shell.camera
         tiles = tuple((t.spec, t.ctx.state, t.ctx.reason, t.too_large) for t in shell.tiles)
-        programs = tuple(p.generation for p in shell.programs.values())
+        programs = shell.programs.generations()
         effects = tuple((id(e), tuple(e.uniforms().items())) for e in shell.effects)
         # layers that draw more than textures (the guest cursor) say what they look like
         layers = tuple(layer.state() for _, layer in shell.layers if hasattr(layer, "state"))

@@ -7,28 +7,27 @@ The real-QEMU version of these tests is tests/qemu/test_input_qemu.py.
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import threading
+
 import attrs
 import numpy as np
 import pytest
 from pyglet.window import key, mouse
 
-import geometry_os
-from geometry_os.registry import SourceType
-from geometry_os.settings import setting
-from geometry_os.testing import wait_until
-from geometry_os.tiles import FrameSource, TileState
-from geometry_os.plugins.input import keymap
-from geometry_os.plugins.input.bridge import bridge_of
+from geometry_os import api
+from geometry_os.plugins.input import BRIDGES, keymap
 
 GUEST_W, GUEST_H = 800, 600
 
 
 @attrs.define(frozen=True)
 class FakeParams:
-    absolute: bool = setting(True, doc="whether the fake guest has an absolute pointer")
+    absolute: bool = api.setting(True, doc="whether the fake guest has an absolute pointer")
 
 
-class FakeInputSource(FrameSource):
+class FakeInputSource(api.FrameSource):
     """A fake VM: one still frame, and a log of every input call the bridge makes."""
 
     def __init__(self, ctx, params):
@@ -36,14 +35,22 @@ class FakeInputSource(FrameSource):
         self.calls: list[tuple] = []
         self.is_absolute = params.absolute
         self.keyboard_modifiers = 0
+        self.capabilities = api.Capabilities(keyboard=self, pointer=self)
+
+    def send_keys(self, events):
+        for pressed, qnum in events:
+            (self.key_press if pressed else self.key_release)(qnum)
+        done = concurrent.futures.Future()
+        done.set_result(None)
+        return done
 
     def start(self):
         frame = np.zeros((GUEST_H, GUEST_W, 4), np.uint8)
         self.ctx.mailbox.publish(frame, None)
-        self.ctx.report_state(TileState.RUNNING)
+        self.ctx.report_state(api.TileState.RUNNING)
 
     def stop(self):
-        self.ctx.report_state(TileState.STOPPED)
+        self.ctx.report_state(api.TileState.STOPPED)
 
     def key_press(self, qnum):
         self.calls.append(("press", qnum))
@@ -65,9 +72,9 @@ class FakeInputSource(FrameSource):
 
 
 class FakeVmPlugin:
-    @geometry_os.hookimpl
+    @api.hookimpl
     def register_sources(self):
-        return [SourceType("fake-vm", FakeParams, FakeInputSource, "a fake VM for input tests")]
+        return [api.SourceType("fake-vm", FakeParams, FakeInputSource, "a fake VM for input tests")]
 
 
 SCENE = """
@@ -223,7 +230,7 @@ def test_relative_guest_grabs_the_pointer_and_scales_motion(shell_for):
     shell, vm = shell_for(absolute=False)
     click(shell, 400, 300)  # focus
     click(shell, 400, 300)  # into the VM: grab
-    bridge = bridge_of(shell)
+    bridge = BRIDGES[shell]
     assert bridge.grabbed and "return to the map" in bridge.hint()
     shell.camera.set(400, 300, 0.5)  # one screen pixel = two guest pixels
     send(shell, "on_mouse_motion", 400, 300, 3, -4)
@@ -262,21 +269,44 @@ def test_a_key_released_under_another_name_is_still_released(shell_for):
     assert vm.calls == [("press", q("shift")), ("press", q("1")), ("release", q("shift")), ("release", q("1"))]
 
 
-def test_text_and_combos_are_paced_key_events(shell_for, render_scene):
-    from geometry_os.plugins.input.bridge import combo_events, text_events
-
+def test_geos_type_and_keys_reach_the_vm_through_the_control_socket(shell_for, render_scene):
     shell, vm = shell_for()
-    bridge = bridge_of(shell)
-    done = []
-    bridge.send_sequence(shell.tiles[0], text_events("Hi\n") + combo_events("ctrl-alt-del"),
-                         done=lambda: done.append(True))
-    wait_until(lambda: done, timeout=10, step=lambda: render_scene.frames(shell, 1), what="typing done")
+    answers: list[object] = []
+
+    def ask(message):  # the client blocks until the shell answered: not on the main loop
+        try:
+            answers.append(api.control_request(message, pid=os.getpid(), timeout=20))
+        except api.ControlError as exc:
+            answers.append(exc)
+
+    for message in ({"op": "type", "tile": "vm", "text": "Hi\n"}, {"op": "keys", "tile": "VM", "combo": "ctrl-alt-del"},
+                    {"op": "type", "tile": "card", "text": "x"}, {"op": "type", "tile": "vm", "text": "\u00e9"},
+                    {"op": "tiles"}):
+        thread = threading.Thread(target=ask, args=(message,))
+        thread.start()
+        api.wait_until(lambda: not thread.is_alive(), timeout=20, step=lambda: render_scene.frames(shell, 1),
+                   what=f"the answer to {message['op']}")
+    assert answers[:2] == [{"ok": True}, {"ok": True}]
     assert vm.calls == [("press", q("shift")), ("press", q("h")), ("release", q("h")), ("release", q("shift")),
                         ("press", q("i")), ("release", q("i")), ("press", q("ret")), ("release", q("ret")),
                         ("press", q("ctrl")), ("press", q("alt")), ("press", q("delete")),
                         ("release", q("delete")), ("release", q("alt")), ("release", q("ctrl"))]
-    with pytest.raises(ValueError, match="does not take keyboard input"):
-        bridge.send_sequence(shell.tiles[1], text_events("x"))
+    assert str(answers[2]) == "tile card does not take keyboard input"
+    assert "cannot type" in str(answers[3]) or "\u00e9" in str(answers[3])
+    listing = answers[4]
+    assert [t["name"] for t in listing["tiles"]] == ["vm", "card"]
+    assert listing["tiles"][0]["position"] == [0, 0] and listing["tiles"][0]["size"] == [800, 600]
+
+
+def test_a_stopped_vm_gives_the_keyboard_back_to_the_map(shell_for, render_scene):
+    shell, vm = shell_for()
+    click(shell, 400, 300)
+    assert shell.focused is shell.tiles[0]
+    vm.stop()  # the guest powered off: tile_state_changed runs on the main loop
+    api.wait_until(lambda: shell.focused is None, timeout=5, step=lambda: render_scene.frames(shell, 1),
+               what="the map to take the keyboard back")
+    press(shell, key.A)
+    assert vm.calls == []
 
 
 def test_a_shifted_key_released_unshifted_can_be_pressed_again(shell_for):

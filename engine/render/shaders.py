@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import attrs
 from pyglet.graphics.shader import Shader, ShaderException, ShaderProgram

@@ -6,8 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import geometry_os
-from geometry_os.registry import EffectType, LayerType
+from geometry_os import api
 from geometry_os.plugins.effects.bio import BioParams, bio_uniforms
 from geometry_os.plugins.effects.crt import CrtParams
 from geometry_os.plugins.effects.screen_pass import ScreenPassLayer
@@ -15,17 +14,17 @@ from geometry_os.plugins.effects.screen_pass import ScreenPassLayer
 HERE = Path(str(resources.files(__package__)))
 
 
-@geometry_os.hookimpl
-def register_effects() -> list[EffectType]:
+@api.hookimpl
+def register_effects() -> list[api.EffectType]:
     return [
-        EffectType("crt", CrtParams, "tile", HERE / "crt.glsl",
+        api.EffectType("crt", CrtParams, "tile", HERE / "crt.glsl",
                    "A cathode-ray tube look: scanlines, curvature, vignette, colour fringes, phosphor mask, glow."),
-        EffectType("bio", BioParams, "tile", HERE / "bio.glsl",
+        api.EffectType("bio", BioParams, "tile", HERE / "bio.glsl",
                    "Biological coupling: the tile's brightness pulses like a heartbeat whose rate and depth "
                    "follow its VM's CPU load.", per_tile=bio_uniforms),
     ]
 
 
-@geometry_os.hookimpl
-def register_layers() -> list[LayerType]:
-    return [LayerType("screen-effects", order=90, factory=ScreenPassLayer)]
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
+    return [api.LayerType("screen-effects", order=90, factory=ScreenPassLayer)]

@@ -14,19 +14,19 @@ from typing import Any
 
 import attrs
 
-from geometry_os.settings import setting
+from geometry_os import api
 
 
 @attrs.define(frozen=True)
 class BioParams:
-    idle_bpm: float = setting(12.0, doc="Pulses per minute of an idle VM.", min=1.0, max=300.0)
-    busy_bpm: float = setting(150.0, doc="Pulses per minute of a VM at full CPU load.", min=1.0, max=600.0)
-    idle_depth: float = setting(0.06, doc="Brightness dip between pulses when idle (fraction).", min=0.0, max=1.0)
-    busy_depth: float = setting(0.3, doc="Brightness dip between pulses at full load (fraction).", min=0.0, max=1.0)
-    smoothing: float = setting(2.0, doc="Time constant of the load smoothing, in seconds.", min=0.0, max=60.0)
+    idle_bpm: float = api.setting(12.0, doc="Pulses per minute of an idle VM.", min=1.0, max=300.0)
+    busy_bpm: float = api.setting(150.0, doc="Pulses per minute of a VM at full CPU load.", min=1.0, max=600.0)
+    idle_depth: float = api.setting(0.06, doc="Brightness dip between pulses when idle (fraction).", min=0.0, max=1.0)
+    busy_depth: float = api.setting(0.3, doc="Brightness dip between pulses at full load (fraction).", min=0.0, max=1.0)
+    smoothing: float = api.setting(2.0, doc="Time constant of the load smoothing, in seconds.", min=0.0, max=60.0)
 
 
-def bio_uniforms(params: BioParams, tile: Any, shell: Any) -> dict[str, float]:
+def bio_uniforms(params: BioParams, tile: Any, shell: api.ShellView) -> dict[str, float]:
     """Advance this tile's pulse by one frame; the uniforms bio.glsl reads."""
     state = tile.effect_state.setdefault("bio", {"load": tile.cpu_load, "phase": 0.0})
     dt = shell.frame_dt

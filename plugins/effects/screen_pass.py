@@ -8,16 +8,16 @@ drawn back through the generated ``apply_screen_effects`` chain.  Layers above
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from pyglet import gl
 
+from geometry_os import api
 from geometry_os.render.shaders import load_source
 from geometry_os.render.target import RenderTarget
 
 
 class ScreenPassLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.chain = shell.screen_chain
         self.scratch: RenderTarget | None = None

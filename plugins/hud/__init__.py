@@ -3,12 +3,11 @@ development error overlay (shader and scene errors, always shown)."""
 
 from __future__ import annotations
 
-import geometry_os
-from geometry_os.registry import LayerType
+from geometry_os import api
 from geometry_os.plugins.hud.errors import ErrorsLayer
 from geometry_os.plugins.hud.layer import HudLayer
 
 
-@geometry_os.hookimpl
-def register_layers() -> list[LayerType]:
-    return [LayerType("hud", order=100, factory=HudLayer), LayerType("errors", order=110, factory=ErrorsLayer)]
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
+    return [api.LayerType("hud", order=100, factory=HudLayer), api.LayerType("errors", order=110, factory=ErrorsLayer)]

@@ -3,17 +3,16 @@ not applied) across the bottom of the window, whatever the HUD toggle says."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyglet
 
+from geometry_os import api
 from geometry_os.render.solid import SolidRects
 
 PADDING = 8
 
 
 class ErrorsLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.rects = SolidRects(shell)
         self.label = pyglet.text.Label("", font_name="DejaVu Sans Mono", font_size=10, multiline=True,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyglet
 
+from geometry_os import api
 from geometry_os.render.solid import SolidRects
 
 PADDING = 8
 
 
 class HudLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.rects = SolidRects(shell)
         self.label = pyglet.text.Label("", font_name="DejaVu Sans Mono", font_size=10, multiline=True, width=520,

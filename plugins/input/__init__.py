@@ -2,18 +2,18 @@
 
 :mod:`.keymap` maps pyglet's key symbols to QEMU's key codes, :mod:`.bridge` is the
 input sink that feeds the focused tile's VM, :mod:`.hint` draws the "how to get
-back to the map" line, :mod:`.control` serves ``geos type`` / ``geos keys``.
+back to the map" line, :mod:`.ops` adds ``type`` and ``keys`` to the shell's control
+socket and :mod:`.commands` the ``geos type`` / ``geos keys`` / ``geos shot`` commands.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import attrs
 
-import geometry_os
-from geometry_os.registry import CommandType, InputSinkType, LayerType
-from geometry_os.settings import setting
+from geometry_os import api
 
 CHORDS = ("ctrl+alt", "ctrl+shift", "ctrl+alt+shift", "ctrl+super", "shift+super")
 
@@ -22,59 +22,57 @@ CHORDS = ("ctrl+alt", "ctrl+shift", "ctrl+alt+shift", "ctrl+super", "shift+super
 class InputOptions:
     """Options of the input bridge (``plugins.options.input`` in a scene)."""
 
-    release_chord: str = setting("ctrl+alt", doc="keys that, pressed and released together, "
-                                 "give the keyboard back to the map", choices=CHORDS)
+    release_chord: str = api.setting("ctrl+alt", doc="keys that, pressed and released together, "
+                                     "give the keyboard back to the map", choices=CHORDS)
 
 
-_servers: dict[int, Any] = {}  # id(shell) -> ControlServer
+#: Each running shell's bridge (the sink the shell made through our factory).
+BRIDGES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _options(shell: Any) -> InputOptions:
-    return shell.scene.plugins.options.get("input") or InputOptions()
-
-
-def _make_bridge(shell: Any) -> Any:
+def _make_bridge(shell: api.ShellView) -> Any:
     from geometry_os.plugins.input.bridge import InputBridge
 
-    return InputBridge(shell, chord=tuple(_options(shell).release_chord.split("+")))
+    options = shell.plugin_options("input") or InputOptions()
+    bridge = InputBridge(shell, chord=tuple(options.release_chord.split("+")))
+    BRIDGES[shell] = bridge
+    return bridge
 
 
-@geometry_os.hookimpl
+@api.hookimpl
 def plugin_options() -> type:
     return InputOptions
 
 
-@geometry_os.hookimpl
-def register_input_sinks() -> list[InputSinkType]:
-    return [InputSinkType("vm-input", priority=100, factory=_make_bridge)]
+@api.hookimpl
+def register_input_sinks() -> list[api.InputSinkType]:
+    return [api.InputSinkType("vm-input", priority=100, factory=_make_bridge)]
 
 
-@geometry_os.hookimpl
-def register_layers() -> list[LayerType]:
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
     from geometry_os.plugins.input.hint import HintLayer
 
-    return [LayerType("input-hint", order=95, factory=HintLayer)]
+    return [api.LayerType("input-hint", order=95, factory=HintLayer)]
 
 
-@geometry_os.hookimpl
-def register_commands() -> list[CommandType]:
+@api.hookimpl
+def register_commands() -> list[api.CommandType]:
     from geometry_os.plugins.input.commands import COMMANDS
 
     return COMMANDS
 
 
-@geometry_os.hookimpl
-def scene_loaded(shell: Any, scene: Any) -> None:
-    from geometry_os.plugins.input.bridge import bridge_of
-    from geometry_os.plugins.input.control import ControlServer
+@api.hookimpl
+def register_control_ops() -> list[api.ControlOp]:
+    from geometry_os.plugins.input.ops import OPS
 
-    bridge = bridge_of(shell)
-    if bridge is not None:  # nothing to serve without it (its factory failed)
-        _servers[id(shell)] = ControlServer(shell, bridge)
+    return OPS
 
 
-@geometry_os.hookimpl
-def scene_closing(shell: Any, scene: Any) -> None:
-    server = _servers.pop(id(shell), None)
-    if server is not None:
-        server.close()
+@api.hookimpl
+def tile_state_changed(shell: api.ShellView, change: api.StateChange) -> None:
+    """A focused VM that stops or fails cannot take keys: give the keyboard back to the map."""
+    bridge = BRIDGES.get(shell)
+    if bridge is not None and change.new in (api.TileState.STOPPED, api.TileState.FAILED):
+        bridge.tile_gone(change.tile)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from geometry_os.registry import CommandType
+from geometry_os import api
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +27,9 @@ def _configure_keys(parser: argparse.ArgumentParser) -> None:
 
 
 def _send(message: dict[str, Any], pid: int | None) -> int:
-    from geometry_os.plugins.input.control import ControlError, request
-
     try:
-        request(message, pid=pid)
-    except ControlError as exc:
+        api.control_request(message, pid=pid)
+    except api.ControlError as exc:
         sys.stderr.write(f"geos: {exc}\n")
         return 1
     return 0
@@ -70,8 +68,8 @@ def _run_shot(args: argparse.Namespace, host: Any) -> int:
 
 
 COMMANDS = [
-    CommandType("type", "type text into a running tile's VM", _configure_type, _run_type),
-    CommandType("keys", "send a key combination (ctrl-alt-del...) to a running tile's VM",
+    api.CommandType("type", "type text into a running tile's VM", _configure_type, _run_type),
+    api.CommandType("keys", "send a key combination (ctrl-alt-del...) to a running tile's VM",
                 _configure_keys, _run_keys),
-    CommandType("shot", "write a PNG of a running shell's window", _configure_shot, _run_shot),
+    api.CommandType("shot", "write a PNG of a running shell's window", _configure_shot, _run_shot),
 ]

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyglet
 
+from geometry_os import api
 from geometry_os.render.solid import SolidRects
 
 PADDING = 6
 
 
 class HintLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.rects = SolidRects(shell)
         self.label = pyglet.text.Label("", font_name="DejaVu Sans", font_size=11, color=(235, 240, 250, 255),
                                        anchor_x="center", anchor_y="bottom")
 
     def draw(self) -> None:
-        from geometry_os.plugins.input.bridge import bridge_of
+        from geometry_os.plugins.input import BRIDGES
 
-        bridge = bridge_of(self.shell)
+        bridge = BRIDGES.get(self.shell)
         text = bridge.hint() if bridge is not None else None
         if text is None:
             return

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import geometry_os
-from geometry_os.registry import InputSinkType, LayerType
+from geometry_os import api
 from geometry_os.plugins.map.controls import CameraControls
 from geometry_os.plugins.map.grid import GridLayer
 
 
-@geometry_os.hookimpl
-def register_layers() -> list[LayerType]:
-    return [LayerType("grid", order=0, factory=GridLayer)]
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
+    return [api.LayerType("grid", order=0, factory=GridLayer)]
 
 
-@geometry_os.hookimpl
-def register_input_sinks() -> list[InputSinkType]:
-    return [InputSinkType("camera", priority=0, factory=CameraControls)]
+@api.hookimpl
+def register_input_sinks() -> list[api.InputSinkType]:
+    return [api.InputSinkType("camera", priority=0, factory=CameraControls)]

@@ -8,9 +8,9 @@ Ctrl+Q quits.  (docs/controls.md lists them all.)
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyglet.window import key, mouse
+
+from geometry_os import api
 
 PAN_STEP = 120  # screen pixels per arrow-key press
 ZOOM_STEP = 1.25  # per wheel notch or key press
@@ -18,7 +18,7 @@ PAN_BUTTONS = mouse.RIGHT | mouse.MIDDLE
 
 
 class CameraControls:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
 
     def on_mouse_drag(self, sx: float, sy: float, dx: float, dy: float, buttons: int, modifiers: int) -> bool:

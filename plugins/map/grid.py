@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from pyglet import gl
 
+from geometry_os import api
 from geometry_os.render.shaders import load_source
 
 BACKGROUND = (0.08, 0.09, 0.11)
@@ -14,7 +14,7 @@ LINE = (0.30, 0.34, 0.40)
 
 
 class GridLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         folder = shell.shaders_dir
         self.program = shell.program("grid", lambda: (load_source(folder / "screen.vert"),
@@ -24,7 +24,7 @@ class GridLayer:
         self.vao = vao.value
 
     def draw(self) -> None:
-        if self.shell.streaming.region_opaque:
+        if self.shell.region_opaque:
             return  # this frame only redraws pixels under an opaque tile image (engine/streaming.py)
         camera = self.shell.camera
         program = self.program.program

@@ -5,12 +5,11 @@ It is what it says — a synthetic picture — and never stands in for a VM.
 
 from __future__ import annotations
 
-import geometry_os
-from geometry_os.registry import SourceType
+from geometry_os import api
 from geometry_os.plugins.pattern.source import PatternParams, PatternSource
 
 
-@geometry_os.hookimpl
-def register_sources() -> list[SourceType]:
-    return [SourceType("pattern", PatternParams, PatternSource,
+@api.hookimpl
+def register_sources() -> list[api.SourceType]:
+    return [api.SourceType("pattern", PatternParams, PatternSource,
                        "Animated test card with moving dirty regions (no VM).")]

@@ -2,10 +2,9 @@
 
 Guests with a hardware cursor (virtio-gpu under X or Wayland, for example) do not
 draw it into their framebuffer: QEMU sends its image (``CursorDefine``) and where it
-is (``MouseSet``), and a viewer draws it.  A source that knows them exposes
-``cursor`` (width, height, hot_x, hot_y, pixels: premultiplied BGRA bytes) and
-``cursor_pos`` (x, y, visible) in guest pixels; this layer draws that image over the
-tile's guest image, scaled with it, at any zoom.  Guests that draw their own cursor
+is (``MouseSet``), and a viewer draws it.  A source that knows them declares the
+``cursor`` capability (:class:`geometry_os.api.CursorImage`); this layer draws that
+image over the tile's guest image, scaled with it, at any zoom.  Guests that draw their own cursor
 (VGA text, most BIOS and installer screens) never send one and get nothing here.
 """
 
@@ -16,24 +15,27 @@ from typing import Any
 import pyglet
 from pyglet import gl
 
+from geometry_os import api
+
 
 class CursorLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.batch = pyglet.graphics.Batch()
-        self._sprites: dict[str, tuple[Any, pyglet.sprite.Sprite]] = {}  # tile -> (cursor shown, sprite)
+        self._sprites: dict[str, tuple[api.Cursor, pyglet.sprite.Sprite]] = {}  # tile -> (cursor shown, sprite)
 
     def state(self) -> tuple[Any, ...]:
         """What the cursors look like now: the map is redrawn when this changes."""
-        return tuple((id(getattr(t.source, "cursor", None)), getattr(t.source, "cursor_pos", None))
-                     for t in self.shell.tiles)
+        return tuple((id(image.cursor), image.cursor_pos) if image is not None else None
+                     for image in map(_cursor_image, self.shell.tiles))
 
     def draw(self) -> None:
         camera = self.shell.camera
         drawn = False
         for tile in self.shell.tiles:
-            cursor = getattr(tile.source, "cursor", None)
-            pos = getattr(tile.source, "cursor_pos", None)
+            image = _cursor_image(tile)
+            cursor = image.cursor if image is not None else None
+            pos = image.cursor_pos if image is not None else None
             sprite = self._sprite(tile.name, cursor)
             fw, fh = tile.frame_size
             if sprite is None or pos is None or not pos.visible or not fw:
@@ -52,7 +54,7 @@ class CursorLayer:
         if drawn:
             self.batch.draw()
 
-    def _sprite(self, name: str, cursor: Any) -> pyglet.sprite.Sprite | None:
+    def _sprite(self, name: str, cursor: api.Cursor | None) -> pyglet.sprite.Sprite | None:
         """The sprite of ``name``'s cursor image, remade when the image changes."""
         shown = self._sprites.get(name)
         if cursor is None:
@@ -76,3 +78,7 @@ class CursorLayer:
         for _, sprite in self._sprites.values():
             sprite.delete()
         self._sprites.clear()
+
+
+def _cursor_image(tile: api.Tile) -> api.CursorImage | None:
+    return tile.source.capabilities.cursor if tile.source is not None else None

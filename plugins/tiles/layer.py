@@ -1,32 +1,27 @@
 """Draws every visible tile: frame, title bar, state badge, focus highlight, guest image.
 
-Per frame: one batch of flat rectangles, one vertex upload for all images, then one
+The engine keeps each tile's texture current (engine/frame_path.py); this layer only
+draws it.  Per frame: one batch of flat rectangles, one vertex upload for all images, then one
 small draw per tile (each tile has its own texture), then the labels in one batch.
 Text is placed in screen space so it stays crisp, and dropped when too small to read.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
-import numpy as np
 import pyglet
 from pyglet import gl
 
-from geometry_os.frames import Rect
+from geometry_os import api
+from geometry_os.api import TITLE_BAR_HEIGHT as TITLE_H
+from geometry_os.api import Tile, TileState
 from geometry_os.render.geometry import QuadBatch
 from geometry_os.render.shaders import load_source
 from geometry_os.render.solid import SolidRects
-from geometry_os.render.texture import StreamTexture
-from geometry_os.tiles import TITLE_BAR_HEIGHT as TITLE_H, Tile, TileState
 
 BORDER = 3.0  # focus frame, world units
 MIN_TEXT_PX = 7.0  # below this (screen pixels) text is not drawn
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in screen pixels (y down), end exclusive
-SAME_CHECK_PIXELS = 128 * 128  # damage rectangles up to this size are compared before upload
-SAME_CHECK_RECTS = 8  # per tile
 FONT_SIZES = (6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
 
 STATE_COLORS = {
@@ -88,7 +83,7 @@ class TileLabels:
 
 
 class TilesLayer:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         folder = shell.shaders_dir
         self.chain = shell.tile_chain
@@ -99,87 +94,6 @@ class TilesLayer:
         self.images = QuadBatch([(0, 2), (1, 2)])
         self.text_batch = pyglet.graphics.Batch()
         self.labels: dict[str, TileLabels] = {}
-        self._patches: dict[str, dict[Rect, np.ndarray]] = {}  # tile -> small rects last uploaded
-
-    # --------------------------------------------------------------- uploads
-    def upload_frames(self) -> None:
-        """Upload the frames that are due under zoom-aware streaming (engine.streaming).
-
-        A tile that is not due keeps its frame in its mailbox, which merges later
-        damage into it; an untaken mailbox also stops waking the main loop.
-        """
-        shell = self.shell
-        policy = shell.streaming
-        camera = shell.camera
-        view = camera.visible_world()
-        now = time.monotonic()
-        for tile in shell.tiles:
-            fw = tile.frame_size[0]
-            scale = tile.image_rect.w * camera.zoom / fw if fw else None
-            interval = policy.interval(tile.footprint.intersects(view), tile is shell.focused, scale)
-            if not policy.due(tile.name, interval, now):
-                continue
-            frame = tile.ctx.mailbox.take()
-            if frame is None or self._unchanged(tile, frame):
-                continue
-            if tile.texture is None:
-                tile.texture = StreamTexture()
-            rect = tile.texture.upload(frame)
-            tile.too_large = rect is None
-            height, width = frame.pixels.shape[:2]
-            moved = rect is None or tile.frame_size != (width, height)  # the image rect and labels change
-            tile.frame_size = (width, height)
-            policy.uploaded(tile.name, interval, now, *((None, None) if moved else self._screen_damage(tile, rect)))
-
-    def _screen_damage(self, tile: Tile, rect: Rect) -> tuple[Box, Box]:
-        """Where on screen an upload of ``rect`` (guest pixels) shows, and the pixels the
-        tile's image covers: two (x0, y0, x1, y1) boxes of whole screen pixels.
-
-        Two pixels more on each side of the rectangle for linear filtering; the whole
-        image when a tile effect runs (curvature moves pixels within the tile).  Nothing
-        outside the image's pixels changes: a pixel belongs to the image when its centre
-        is inside the quad (GL's rule).
-        """
-        camera = self.shell.camera
-        r = tile.image_rect
-        fw, fh = tile.frame_size
-        if self.chain.effects:
-            rect = Rect(0, 0, fw, fh)
-        qx0, qy0 = camera.world_to_screen(r.x, r.y)
-        qx1, qy1 = camera.world_to_screen(r.x + r.w, r.y + r.h)
-        image = (math.ceil(qx0 - 0.5), math.ceil(qy0 - 0.5), math.ceil(qx1 - 0.5), math.ceil(qy1 - 0.5))
-        x0, y0 = camera.world_to_screen(r.x + rect.x * r.w / fw, r.y + rect.y * r.h / fh)
-        x1, y1 = camera.world_to_screen(r.x + (rect.x + rect.w) * r.w / fw, r.y + (rect.y + rect.h) * r.h / fh)
-        damage = (max(image[0], math.floor(x0) - 2), max(image[1], math.floor(y0) - 2),
-                  min(image[2], math.ceil(x1) + 2), min(image[3], math.ceil(y1) + 2))
-        return damage, image
-
-    def _unchanged(self, tile: Tile, frame: Any) -> bool:
-        """Whether ``frame`` only repeats small damage rectangles with the pixels already uploaded.
-
-        QEMU re-sends damage for pixels that did not change: an idle VGA text console
-        reports its cursor cell on every 30 ms refresh, and each upload would cost a
-        redraw of the whole map.  Small rectangles (the last few per tile) are kept and
-        compared; a larger upload drops the ones it overlaps.
-        """
-        d = frame.dirty
-        patches = self._patches.setdefault(tile.name, {})
-        if frame.resized or tile.texture is None:
-            patches.clear()
-            return False
-        patch = frame.pixels[d.y:d.y + d.h, d.x:d.x + d.w]
-        if d.w * d.h > SAME_CHECK_PIXELS:
-            for rect in [r for r in patches if _overlap(r, d)]:
-                del patches[rect]
-            return False
-        if d in patches and np.array_equal(patches[d], patch):
-            return True
-        for rect in [r for r in patches if _overlap(r, d)]:
-            del patches[rect]
-        if len(patches) >= SAME_CHECK_RECTS:
-            del patches[next(iter(patches))]
-        patches[d] = patch.copy()
-        return False
 
     # ------------------------------------------------------------------ draw
     def visible_tiles(self) -> list[Tile]:
@@ -291,17 +205,9 @@ class TilesLayer:
         return ""
 
     def delete(self) -> None:
-        for tile in self.shell.tiles:
-            if tile.texture is not None:
-                tile.texture.delete()
-                tile.texture = None
         for labels in self.labels.values():
             labels.delete()
         self.images.delete()
-
-
-def _overlap(a: Rect, b: Rect) -> bool:
-    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
 
 
 def _set(program: Any, name: str, value: Any) -> None:

@@ -8,11 +8,13 @@ from typing import Any
 
 from pyglet.window import mouse
 
+from geometry_os import api
+
 DOUBLE_CLICK_SECONDS = 0.35
 
 
 class TilePicker:
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self._last_click: tuple[float, Any] = (0.0, None)
 

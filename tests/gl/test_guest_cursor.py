@@ -6,11 +6,8 @@ import attrs
 import numpy as np
 import pytest
 
-import geometry_os
-from geometry_os.registry import SourceType
-from geometry_os.settings import setting
-from geometry_os.tiles import FrameSource, TileState
-from geometry_os.plugins.qemu.dbus_display import Cursor, CursorPos
+from geometry_os import api
+from geometry_os.api import Cursor, CursorPos, FrameSource, TileState
 
 pytestmark = pytest.mark.gl
 
@@ -20,11 +17,18 @@ CURSOR = 8  # an 8x8 opaque red square with its hot spot at (2, 2)
 
 @attrs.define(frozen=True)
 class Params:
-    visible: bool = setting(True, doc="whether the cursor shows")
+    visible: bool = api.setting(True, doc="whether the cursor shows")
 
 
 class FakeCursorSource(FrameSource):
     """A fake guest: a black screen and a hardware cursor, as QEMU's display reports them."""
+
+    cursor: Cursor | None = None
+    cursor_pos: CursorPos | None = None
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.capabilities = api.Capabilities(cursor=self)
 
     def start(self):
         self.ctx.mailbox.publish(np.zeros((GUEST_H, GUEST_W, 4), np.uint8), None)
@@ -38,9 +42,9 @@ class FakeCursorSource(FrameSource):
 
 
 class FakeCursorPlugin:
-    @geometry_os.hookimpl
+    @api.hookimpl
     def register_sources(self):
-        return [SourceType("fake-cursor", Params, FakeCursorSource, "a fake guest with a hardware cursor")]
+        return [api.SourceType("fake-cursor", Params, FakeCursorSource, "a fake guest with a hardware cursor")]
 
 
 SCENE = """

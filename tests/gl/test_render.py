@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from geometry_os.api import assert_image_close, wait_until
 from geometry_os.frames import Rect
-from geometry_os.png import read_png
-from geometry_os.testing import assert_image_close, wait_until
 from geometry_os.plugins.pattern.source import draw_card
 from geometry_os.plugins.tiles.layer import FOCUS, TITLE_BAR, TITLE_BAR_FOCUSED
+from geometry_os.png import read_png
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.gl

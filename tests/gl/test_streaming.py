@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from geometry_os import frame_path
+from geometry_os.api import assert_image_close, wait_until
 from geometry_os.frames import Rect
 from geometry_os.streaming import StreamingPolicy
-from geometry_os.testing import assert_image_close, wait_until
-from geometry_os.plugins.tiles import layer as tiles_layer
 
 pytestmark = pytest.mark.gl
 
@@ -46,7 +46,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr(tiles_layer, "time", fake)
+    monkeypatch.setattr(frame_path, "time", fake)
     return fake
 
 

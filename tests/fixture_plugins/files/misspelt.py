@@ -1,8 +1,8 @@
 """A plugin with a misspelt hook name: must fail at load."""
 
-import geometry_os
+from geometry_os import api
 
 
-@geometry_os.hookimpl
+@api.hookimpl
 def scene_loded(shell, scene):
     pass

@@ -1,11 +1,11 @@
 """A plugin whose lifecycle hooks always raise (for isolation tests)."""
 
-import geometry_os
+from geometry_os import api
 
 calls = []
 
 
-@geometry_os.hookimpl
+@api.hookimpl
 def scene_loaded(shell, scene):
     calls.append("scene_loaded")
     raise RuntimeError("boom in scene_loaded")

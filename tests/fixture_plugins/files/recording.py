@@ -1,10 +1,10 @@
 """A plugin that records the lifecycle hooks it sees (for isolation tests)."""
 
-import geometry_os
+from geometry_os import api
 
 calls = []
 
 
-@geometry_os.hookimpl
+@api.hookimpl
 def scene_loaded(shell, scene):
     calls.append("scene_loaded")
