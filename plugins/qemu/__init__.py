@@ -13,7 +13,7 @@ from __future__ import annotations
 import geometry_os
 from geometry_os.registry import CheckResult, CheckType, CommandType, SourceType
 
-from . import accel, images
+from . import accel, image_cli
 from .params import QemuParams
 from .source import QemuSource
 
@@ -53,4 +53,4 @@ def register_checks() -> list[CheckType]:
 
 @geometry_os.hookimpl
 def register_commands() -> list[CommandType]:
-    return [images.command]
+    return [image_cli.command]

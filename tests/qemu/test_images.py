@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from geometry_os.cli import main as geos
-from geometry_os.scene import SceneError, load_scene
-from geometry_os.plugins.qemu import images
+from geometry_os.plugins.qemu import image_alpine, image_download, images
 from geometry_os.plugins.qemu.command import build_argv
 from geometry_os.plugins.qemu.images import BootMedia, Image, ImageError, Layout, NotInstalled
 from geometry_os.plugins.qemu.params import QemuParams, boot_params, check_media
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.scene import SceneError, load_scene
 
-ALPINE_DIR = f"alpine-{images.ALPINE_RELEASE}"
+ALPINE_DIR = f"alpine-{image_alpine.ALPINE_RELEASE}"
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_missing_images_say_what_to_run(cache):
     with pytest.raises(NotInstalled) as alpine:
         images.get("alpine").require()
     assert str(alpine.value) == "image alpine is not installed: run 'geos image pull alpine'"
-    with pytest.raises(NotInstalled, match="run 'tools/dev setup'.*guests/tiny-linux/build.sh"):
+    with pytest.raises(NotInstalled, match=r"run 'tools/dev setup'.*guests/tiny-linux/build.sh"):
         images.get("tiny-linux").require()
     # the reason reaches the tile through check_media, as its only line
     assert check_media(QemuParams(image="alpine"), cache) == [str(alpine.value)]
@@ -81,19 +81,19 @@ def test_alpine_from_pypi_resolves_to_kernel_initrd_disk(cache, tmp_path):
     assert params.iso is None
     assert (params.kernel, params.initrd, params.disk) == (
         str(folder / "vmlinuz-virt"), str(folder / "initramfs-virt"), [str(folder / "root.qcow2")])
-    assert params.append == images.ALPINE_APPEND and "root=/dev/vda" in params.append
+    assert params.append == image_alpine.ALPINE_APPEND and "root=/dev/vda" in params.append
     assert params.disk_interface == "virtio"  # root=/dev/vda needs it, whatever the tile said
     argv = build_argv(QemuParams(image="alpine"), binary="qemu", scene_dir=tmp_path,
                       runtime_dir=tmp_path / "run", accel="tcg", qmp_fd=7)
     pairs = dict(itertools.pairwise(argv))
-    assert pairs["-kernel"] == str(folder / "vmlinuz-virt") and pairs["-append"] == images.ALPINE_APPEND
+    assert pairs["-kernel"] == str(folder / "vmlinuz-virt") and pairs["-append"] == image_alpine.ALPINE_APPEND
     assert f"file={folder / 'root.qcow2'},format=raw,if=virtio,snapshot=on" in argv  # fake disk: raw
     assert check_media(QemuParams(image="alpine"), tmp_path) == []
 
 
 def test_the_official_iso_wins_when_both_are_installed(cache):
     install_fake_alpine_pypi(cache)
-    iso = put(cache / images.ALPINE_ISO)
+    iso = put(cache / image_alpine.ALPINE_ISO)
     assert images.get("alpine").require() == BootMedia(iso=iso)
     assert boot_params(QemuParams(image="alpine")).kernel is None
 
@@ -178,7 +178,7 @@ def test_pull_falls_back_to_the_next_source(cache, caplog):
     assert media == BootMedia(iso=cache / "img1.iso") and media.installed()
     assert "fake: no network; trying src1" in caplog.text
     assert image.pull("src1") == media  # already there: nothing to do
-    with pytest.raises(ImageError, match="^no network$"):
+    with pytest.raises(ImageError, match=r"^no network$"):
         image.pull("src0")  # only that source: its failure is the error
 
 
@@ -226,15 +226,15 @@ def test_download_checks_the_published_sha256(cache, http_dir):
     put(www / "good.iso", data)
     (www / "good.iso.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  good.iso\n")
     media = BootMedia(iso=cache / "good.iso")
-    images.download_verified(media, url=f"{base}/good.iso")
+    image_download.download_verified(media, url=f"{base}/good.iso")
     assert media.iso.read_bytes() == data
 
     put(www / "bad.iso", data)
     (www / "bad.iso.sha256").write_text("0" * 64 + "  bad.iso\n")
     with pytest.raises(ImageError, match="SHA-256 mismatch"):
-        images.download_verified(BootMedia(iso=cache / "bad.iso"), url=f"{base}/bad.iso")
+        image_download.download_verified(BootMedia(iso=cache / "bad.iso"), url=f"{base}/bad.iso")
     with pytest.raises(ImageError, match=r"^cannot download .*/missing.iso.sha256: HTTP Error 404: File not found$"):
-        images.download_verified(BootMedia(iso=cache / "missing.iso"), url=f"{base}/missing.iso")
+        image_download.download_verified(BootMedia(iso=cache / "missing.iso"), url=f"{base}/missing.iso")
     assert sorted(p.name for p in cache.iterdir()) == ["good.iso"]  # no partial files left
 
 
@@ -253,15 +253,15 @@ def test_prepare_alpine_root_edits_the_file_system(tmp_path):
     (tree / "etc" / "runlevels" / "boot" / "hostname").symlink_to("/etc/init.d/hostname")
     raw = tmp_path / "root.raw"
     subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(tree), str(raw), "8M"], check=True)
-    images.prepare_alpine_root(raw)
+    image_alpine.prepare_alpine_root(raw)
 
     def debugfs(request: str) -> str:
         return subprocess.run(["debugfs", "-R", request, str(raw)], capture_output=True, text=True,
                               check=True).stdout
 
     assert debugfs("cat /etc/shadow") == "root:::0:::::\nbin:!::0:::::\n"
-    assert debugfs("cat /etc/inittab") == (f"{images.SET_HOSTNAME}\ntty1::respawn:/sbin/getty 38400 tty1\n"
-                                           f"{images.SERIAL_GETTY}\n")
+    assert debugfs("cat /etc/inittab") == (f"{image_alpine.SET_HOSTNAME}\ntty1::respawn:/sbin/getty 38400 tty1\n"
+                                           f"{image_alpine.SERIAL_GETTY}\n")
     assert "Mode:  0640" in debugfs("stat /etc/shadow")
     assert debugfs("ls -p /etc/runlevels/boot").count("/hostname/") == 1
     assert "quicksand" not in debugfs("ls -p /etc/runlevels/boot")
