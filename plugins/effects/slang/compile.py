@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+
 from geometry_os.plugins.effects.slang.errors import SlangError
 from geometry_os.plugins.effects.slang.preprocess import STAGES, Parameter, ShaderSource, preprocess
 from geometry_os.plugins.effects.slang.preset import PassSpec, Preset, load_preset
@@ -123,13 +124,11 @@ def compile_preset(preset: Preset, glsl_version: int = 330) -> CompiledPreset:
                  for stage in STAGES] for source in sources]
         stages = [[job.result() for job in pair] for pair in jobs]
     names = frozenset(p.id for p in parameters)
+    luts = tuple(lut.name for lut in preset.luts)
     passes = tuple(
         _compiled_pass(spec, source, dict(zip(STAGES, outputs, strict=True)),
-                       Context(spec.index, len(preset.passes), aliases, tuple(lut.name for lut in preset.luts), names),
-                       alias)
-        for spec, source, outputs, alias in zip(preset.passes, sources, stages,
-                                                [_alias_of(s, src) for s, src in zip(preset.passes, sources)],
-                                                strict=True))
+                       Context(spec.index, len(preset.passes), aliases, luts, names))
+        for spec, source, outputs in zip(preset.passes, sources, stages, strict=True))
     refs = [s.texture for p in passes for s in p.samplers] + [m.texture for p in passes for b in p.blocks
                                                               for m in b.members if m.texture]
     history = max((r.index for r in refs if r and r.kind is TextureKind.ORIGINAL_HISTORY), default=0)
@@ -167,8 +166,8 @@ def _parameters(sources: list[ShaderSource]) -> tuple[Parameter, ...]:
     return tuple(p for p, _ in found.values())
 
 
-def _compiled_pass(spec: PassSpec, source: ShaderSource, outputs: dict[str, StageOutput], context: Context,
-                   alias: str | None) -> CompiledPass:
+def _compiled_pass(spec: PassSpec, source: ShaderSource, outputs: dict[str, StageOutput],
+                   context: Context) -> CompiledPass:
     _check_interface(source, outputs)
     glsl = {stage: output.glsl for stage, output in outputs.items()}
     blocks = []
@@ -177,7 +176,8 @@ def _compiled_pass(spec: PassSpec, source: ShaderSource, outputs: dict[str, Stag
         if block is not None:
             blocks.append(block)
     return CompiledPass(spec, glsl["vertex"], glsl["fragment"], source.files, tuple(blocks),
-                        _samplers(source, outputs, context), source.parameters, alias, _format(spec, source))
+                        _samplers(source, outputs, context), source.parameters, _alias_of(spec, source),
+                        _format(spec, source))
 
 
 def _format(spec: PassSpec, source: ShaderSource) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
+
 from geometry_os.plugins.effects.slang.errors import SlangError
 from geometry_os.plugins.effects.slang.preset import LutSpec
-from numpy.typing import NDArray
 
 #: Larger images are refused rather than decoded (a LUT is a small table).
 MAX_PIXELS = 16384 * 16384

@@ -14,8 +14,10 @@ import re
 from pathlib import Path
 
 from attrs import frozen
+
 from geometry_os.plugins.effects.slang.errors import SlangError
 from geometry_os.plugins.effects.slang.preset import IDENTIFIER
+from geometry_os.plugins.effects.slang.preset_file import beside
 
 STAGES = ("vertex", "fragment")
 #: Framebuffer formats a pass may ask for with ``#pragma format`` (Vulkan names, as RetroArch).
@@ -35,7 +37,8 @@ _INCLUDE = re.compile(r'#\s*include\s*(.*)')
 _OPTIONAL = re.compile(r'#\s*pragma\s+include_optional\s*(.*)')
 _QUOTED = re.compile(r'"([^"]+)"\s*(?://.*)?')
 _PRAGMA = re.compile(r"#\s*pragma\s+(stage|parameter|name|format)\b\s*(.*)")
-_PARAMETER = re.compile(rf'([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s+{_NUMBER}\s+{_NUMBER}\s+{_NUMBER}(?:\s+{_NUMBER})?\s*')
+_PARAMETER = re.compile(rf'([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s+{_NUMBER}\s+{_NUMBER}\s+{_NUMBER}'
+                        rf'(?:\s+{_NUMBER})?\s*')
 _VERSION = re.compile(r"#\s*version\b")
 DEFAULT_STEP = 0.02
 
@@ -107,7 +110,7 @@ def _expand(path: Path, index: int, files: list[Path], chain: tuple[Path, ...], 
         name = _QUOTED.fullmatch(match.group(1))
         if not name:
             raise SlangError.at(path, number, 'expected #include "relative/path"')
-        target = path.parent / name.group(1)
+        target = beside(path, name.group(1))
         if optional and not target.is_file():
             continue  # include_optional: a missing file is no error
         if target not in files:

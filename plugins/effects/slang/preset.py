@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from attrs import frozen
+
 from geometry_os.plugins.effects.slang.errors import SlangError
-from geometry_os.plugins.effects.slang.preset_file import Entry, read_entries
+from geometry_os.plugins.effects.slang.preset_file import Entry, beside, read_entries
 
 #: RetroArch's limit on passes in one preset.
 MAX_PASSES = 64
@@ -301,7 +302,7 @@ def _names(entry: Entry) -> list[str]:
 def _existing_path(entry: Entry) -> Path:
     if not entry.value:
         raise entry.error(f"{entry.key} needs a file name")
-    path = entry.file.parent / entry.value
+    path = beside(entry.file, entry.value)
     if not path.is_file():
         raise entry.error(f"{entry.key}: no such file {path}")
     return path

@@ -6,10 +6,12 @@ that remember where they were written, so every later error can name ``file:line
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from attrs import frozen
+
 from geometry_os.plugins.effects.slang.errors import SlangError
 
 #: RetroArch's limit on how deep ``#reference`` may nest.
@@ -35,6 +37,11 @@ class Entry:
 
     def error(self, what: str) -> SlangError:
         return SlangError(f"{self.where}: {what}")
+
+
+def beside(file: Path, name: str) -> Path:
+    """``name`` relative to the folder of ``file``, with ``..`` folded away (symlinks kept)."""
+    return Path(os.path.normpath(file.parent / name))
 
 
 def read_entries(path: Path) -> dict[str, Entry]:
@@ -65,7 +72,7 @@ def _read(path: Path, chain: tuple[Path, ...], origin: str | None) -> dict[str, 
             target = _value(reference.group(1), path, number, "#reference")
             if not target:
                 raise SlangError.at(path, number, "#reference needs a file name")
-            referenced.update(_read(path.parent / target, (*chain, real), f"{path}:{number}"))
+            referenced.update(_read(beside(path, target), (*chain, real), f"{path}:{number}"))
         elif _INCLUDE.match(line):
             raise SlangError.at(path, number, "#include is not supported in presets (use #reference)")
         elif line.startswith("#"):
@@ -109,7 +116,7 @@ def _value(text: str, path: Path, number: int, key: str) -> str:
         value, rest = text[1:end], text[end + 1:]
     else:
         words = text.split(None, 1)
-        value, rest = (words + ["", ""])[:2]
+        value, rest = [*words, "", ""][:2]
     rest = rest.strip()
     if rest and not rest.startswith(("#", "//")):
         raise SlangError.at(path, number, f"{key}: unexpected text after the value: {rest[:40]!r}")

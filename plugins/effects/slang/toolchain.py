@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+
 from geometry_os.plugins.effects.slang.errors import SlangError
 from geometry_os.plugins.effects.slang.preprocess import LINE_EXTENSION
 from geometry_os.plugins.effects.slang.spirv import SpirvFormatError, read_usage
