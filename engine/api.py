@@ -17,6 +17,7 @@ docs/plugin-hooks.md is the reference of every hook.
 from __future__ import annotations
 
 from geometry_os import hookimpl
+from geometry_os.assertions import assert_image_close, wait_until
 from geometry_os.camera import Camera, WorldRect
 from geometry_os.capabilities import (
     NO_CAPABILITIES,
@@ -90,8 +91,10 @@ __all__ = [
     "TileContext",
     "TileState",
     "WorldRect",
+    "assert_image_close",
     "control_request",
     "hookimpl",
     "new_framebuffer",
     "setting",
+    "wait_until",
 ]

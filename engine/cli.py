@@ -15,7 +15,7 @@ from pathlib import Path
 
 import geometry_os
 from geometry_os import logs
-from geometry_os.plugin_host import PluginHost, blocked_from_env
+from geometry_os.plugin_host import PluginError, PluginHost, blocked_from_env
 from geometry_os.registry import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CheckResult
 from geometry_os.resources import default_scene
 from geometry_os.scene import SceneError, load_scene
@@ -214,7 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         import pyglet
 
         pyglet.options["headless"] = True
-    host = make_host(early.block, early.plugins_dir)
+    try:
+        host = make_host(early.block, early.plugins_dir)
+    except PluginError as exc:
+        sys.stderr.write(f"geos: {exc}\n")
+        return EXIT_INVALID
     args = build_parser(host).parse_args(rest)  # --block etc. were taken by _preparse
     func: Callable[[argparse.Namespace, PluginHost], int] = args.func
     try:

@@ -64,7 +64,8 @@ def _type_name(tp: Any) -> str:
         return "mapping"
     if attrs.has(tp):
         return "mapping"
-    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    names = {str: "string", int: "integer", float: "number", bool: "true/false"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _default(field: attrs.Attribute) -> str:

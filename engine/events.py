@@ -41,8 +41,9 @@ def forget_stale_presses(window: Any, released: int) -> None:
 def connect_window_events(shell: Any) -> None:
     """Route the window's events to ``shell.dispatch_input`` and its own handlers."""
     window = shell.window
-    height = lambda: shell.camera.height
-    # pyglet counts rows from the bottom (0 .. height-1); the map from the top
+
+    def height() -> int:  # read at event time (resizes); pyglet counts rows from the bottom (0 .. h-1)
+        return int(shell.camera.height)
 
     def on_key_press(symbol: int, modifiers: int) -> bool:
         shell.dispatch_input("on_key_press", symbol, modifiers)

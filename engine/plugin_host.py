@@ -16,7 +16,7 @@ Plugins come from three places, all registered the same way:
 
 from __future__ import annotations
 
-import importlib
+import functools
 import importlib.util
 import logging
 import os
@@ -31,7 +31,7 @@ import pluggy
 
 import geometry_os
 from geometry_os import hookspecs
-from geometry_os.registry import CollisionError, Registry
+from geometry_os.registry import CollisionError, Namespace, Registry
 from geometry_os.watchdog import watchdog
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "geometry_os"
+#: Plugins that cannot be blocked (as pytest refuses to block its core plugins): without
+#: ``map`` nothing moves the camera or quits from the keyboard.  Every other built-in can
+#: be blocked or replaced by a third-party plugin, the tile renderer included.
+ESSENTIAL_PLUGINS = frozenset({"map"})
 DISTRIBUTION = "geometry-os"
 BUILTIN_ORIGIN = "built-in"
 BLOCK_ENV = "GEOS_BLOCK_PLUGINS"
@@ -78,6 +82,10 @@ class PluginHost:
     """The plugin manager, the registry of what plugins registered, and the hook facade."""
 
     def __init__(self, blocked: Iterable[str] = ()) -> None:
+        refused = sorted(set(blocked) & ESSENTIAL_PLUGINS)
+        if refused:
+            raise PluginError(f"plugin {', '.join(refused)} is essential and cannot be blocked "
+                              f"(essential: {', '.join(sorted(ESSENTIAL_PLUGINS))})")
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.blocked = set(blocked)
@@ -162,7 +170,7 @@ class PluginHost:
 
     def _collect_registrations(self, name: str, plugin: Any) -> None:
         """Run the plugin's ``register_*`` hooks and add what they return to the registry."""
-        namespaces = {
+        namespaces: dict[str, Namespace[Any]] = {
             "register_sources": self.registry.sources,
             "register_effects": self.registry.effects,
             "register_layers": self.registry.layers,
@@ -240,8 +248,7 @@ class PluginHost:
         """Call every implementation of a notification hook, each in isolation."""
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):  # pluggy's own call order
-            self.call(impl.plugin_name, hook_name,
-                      lambda impl=impl: impl.function(**{arg: kwargs[arg] for arg in impl.argnames}), watch=True)
+            self.call(impl.plugin_name, hook_name, functools.partial(_call_impl, impl, kwargs), watch=True)
 
     # ---------------------------------------------------------- the typed facade
     def scene_loaded(self, shell: ShellView, scene: Scene) -> None:
@@ -257,6 +264,11 @@ class PluginHost:
         return [info for info in self.infos.values() if info.status == ACTIVE]
 
 
+def _call_impl(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
+    """A hook implementation called with the arguments it asks for (pluggy lets it ask for fewer)."""
+    return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+
+
 def _entry_points(builtin: bool) -> list[metadata.EntryPoint]:
     """The ``geometry_os`` entry points of this distribution (``builtin``) or of all others."""
     found = []
@@ -269,6 +281,10 @@ def _entry_points(builtin: bool) -> list[metadata.EntryPoint]:
 
 def _normalise(name: str) -> str:
     return name.lower().replace("_", "-")
+
+
+class PluginError(Exception):
+    """A plugin set-up that cannot be used (the message is one line)."""
 
 
 class _HookFailed(Exception):

@@ -26,7 +26,8 @@ def write_png(path: Path | str, rgba: np.ndarray) -> None:
     raw = np.zeros((height, width * 4 + 1), dtype=np.uint8)  # filter byte 0 per row
     raw[:, 1:] = rgba.reshape(height, width * 4)
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    data = _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b"")
+    pixels = zlib.compress(raw.tobytes(), 6)
+    data = _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
     Path(path).write_bytes(data)
 
 

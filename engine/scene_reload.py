@@ -60,7 +60,7 @@ def apply_scene(shell: Any, scene: Any) -> None:
     if [t.source for t in scene.tiles] != [t.source for t in old.tiles] or scene.tile_names() != old.tile_names():
         log.warning("scene edit: tiles added, removed or with a new source need a restart; "
                     "applying titles, positions, sizes and effects only")
-    for tile, spec in zip(shell.tiles, scene.tiles):
+    for tile, spec in zip(shell.tiles, scene.tiles):  # noqa: B905 - extra tiles need a restart (warned above)
         if spec.source == tile.spec.source:
             tile.spec = spec
             tile.ctx.title = spec.title or tile.name
@@ -70,7 +70,7 @@ def apply_scene(shell: Any, scene: Any) -> None:
         shell.tile_chain.replace(new_effects)
         shell.screen_chain.replace(new_effects)
     else:
-        for current, new in zip(shell.effects, new_effects):
+        for current, new in zip(shell.effects, new_effects, strict=True):
             current.params = new.params
     shell.scene = attrs.evolve(scene, tiles=[t.spec for t in shell.tiles])
     object.__setattr__(shell.scene, "path", scene.path)

@@ -319,3 +319,11 @@ def test_a_shifted_key_released_unshifted_can_be_pressed_again(shell_for):
         release(shell, key.PERIOD)
     assert vm.calls == [("press", q("shift")), ("press", q("dot")), ("release", q("shift")),
                         ("release", q("dot"))] * 2
+
+
+def test_keys_held_when_the_shell_closes_are_released_in_the_vm(shell_for):
+    shell, vm = shell_for()
+    click(shell, 400, 300)
+    press(shell, key.LSHIFT)
+    shell.host.scene_closing(shell, shell.scene)  # what shutdown does first
+    assert vm.calls == [("press", q("shift")), ("release", q("shift"))]

@@ -8,13 +8,12 @@ from geometry_os.registry import CheckResult
 def gl_checks() -> list[CheckResult]:
     """Open a headless (EGL) context and report the renderer, or why it failed."""
     import pyglet
+    from pyglet import gl
+
+    from geometry_os.window import gl_config
 
     try:
-        from pyglet import gl
-
-        config = gl.Config(major_version=3, minor_version=3, forward_compatible=True,
-                           double_buffer=False)
-        window = pyglet.window.Window(width=16, height=16, visible=False, config=config)
+        window = pyglet.window.Window(width=16, height=16, visible=False, config=gl_config(pyglet))
     except Exception as exc:  # no EGL/GL at all: the finding is the message
         return [CheckResult("fail", "OpenGL 3.3", f"{type(exc).__name__}: {exc} "
                             "(apt install libegl1 libegl-mesa0 libgl1-mesa-dri)")]

@@ -34,7 +34,7 @@ class ActiveEffect:
 
     @property
     def name(self) -> str:
-        return self.kind.name
+        return str(self.kind.name)
 
     def uniforms(self) -> dict[str, float]:
         """``u_<effect>_<param>`` for every numeric or boolean param."""

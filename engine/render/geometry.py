@@ -55,7 +55,7 @@ class QuadBatch:
             self._data = np.concatenate([self._data, np.zeros_like(self._data)])
         corners = ((x0, y0, 0, 0), (x1, y0, 1, 0), (x1, y1, 1, 1), (x0, y0, 0, 0), (x1, y1, 1, 1), (x0, y1, 0, 1))
         rows = self._data[self.count:self.count + 6]
-        for row, (x, y, cu, cv) in zip(rows, corners):
+        for row, (x, y, cu, cv) in zip(rows, corners, strict=True):
             if uv is None:
                 row[:] = (x, y, *attributes)
             else:

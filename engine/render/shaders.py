@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import attrs
 from pyglet.graphics.shader import Shader, ShaderException, ShaderProgram
@@ -133,7 +134,9 @@ def map_driver_log(message: str, source: ShaderSource) -> list[str]:
 def compile_program(vertex: ShaderSource, fragment: ShaderSource) -> ShaderProgram:
     """Compile and link; raises :class:`ShaderError` with mapped lines on failure."""
     shaders = []
-    for source, kind in ((vertex, "vertex"), (fragment, "fragment")):
+    stages: tuple[tuple[ShaderSource, Literal["vertex", "fragment"]], ...] = ((vertex, "vertex"),
+                                                                              (fragment, "fragment"))
+    for source, kind in stages:
         try:
             shaders.append(Shader(source.text, kind))
         except ShaderException as exc:  # a BaseException: caught on purpose, see module doc
@@ -157,16 +160,27 @@ class ReloadableProgram:
     def __init__(self, name: str, build: Callable[[], tuple[ShaderSource, ShaderSource]]):
         self.name = name
         self._build = build
-        self.program: ShaderProgram | None = None
         self.error: ShaderError | None = None
         self.generation = 0  # bumped on each successful (re)load
         self._stamps: dict[Path, float] = {}
-        self.reload()
-        if self.program is None:
+        program = self._compile()
+        if program is None:  # no last good program to keep at start
             raise self.error or ShaderError([f"{name}: no program"])
+        self.program: ShaderProgram = program
+        self._loaded()
 
     def reload(self) -> bool:
         """Rebuild now.  True if a new program is in use."""
+        program = self._compile()
+        if program is None:
+            return False
+        self.program.delete()
+        self.program = program
+        self._loaded()
+        return True
+
+    def _compile(self) -> ShaderProgram | None:
+        """Build and compile; None (and :attr:`error` set) when that fails."""
         files: set[Path] = set()
         try:
             vertex, fragment = self._build()
@@ -178,16 +192,15 @@ class ReloadableProgram:
             if self.error is None or self.error.lines != exc.lines:
                 log.error("shader %s: %s", self.name, "; ".join(exc.lines))
             self.error = exc
-            return False
+            return None
         self._remember(files)
-        if self.program is not None:
-            self.program.delete()
-        self.program = program
+        return program
+
+    def _loaded(self) -> None:
         if self.error is not None:
             log.warning("shader %s: reloaded, error cleared", self.name)
         self.error = None
         self.generation += 1
-        return True
 
     def poll(self) -> bool:
         """Rebuild if any file this program was built from changed; True if it tried."""

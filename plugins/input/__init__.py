@@ -76,3 +76,11 @@ def tile_state_changed(shell: api.ShellView, change: api.StateChange) -> None:
     bridge = BRIDGES.get(shell)
     if bridge is not None and change.new in (api.TileState.STOPPED, api.TileState.FAILED):
         bridge.tile_gone(change.tile)
+
+
+@api.hookimpl
+def scene_closing(shell: api.ShellView, scene: Any) -> None:
+    """Keys and buttons still held in the focused VM are released before the VMs stop."""
+    bridge = BRIDGES.get(shell)
+    if bridge is not None:
+        bridge.release_all()

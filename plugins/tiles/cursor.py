@@ -37,8 +37,8 @@ class CursorLayer:
             cursor = image.cursor if image is not None else None
             pos = image.cursor_pos if image is not None else None
             sprite = self._sprite(tile.name, cursor)
-            fw, fh = tile.frame_size
-            if sprite is None or pos is None or not pos.visible or not fw:
+            fw = tile.frame_size[0]
+            if sprite is None or cursor is None or pos is None or not pos.visible or not fw:
                 if sprite is not None:
                     sprite.visible = False
                 continue

@@ -51,9 +51,10 @@ class TileLabels:
     """The text of one tile: its title, its state badge and a message (failure reason)."""
 
     def __init__(self, batch: pyglet.graphics.Batch) -> None:
-        common = dict(font_name="DejaVu Sans", batch=batch, anchor_y="center")
-        self.title = pyglet.text.Label("", color=(230, 235, 240, 255), **common)
-        self.badge = pyglet.text.Label("", color=(255, 255, 255, 255), anchor_x="right", **common)
+        self.title = pyglet.text.Label("", color=(230, 235, 240, 255), font_name="DejaVu Sans", batch=batch,
+                                       anchor_y="center")
+        self.badge = pyglet.text.Label("", color=(255, 255, 255, 255), anchor_x="right", font_name="DejaVu Sans",
+                                       batch=batch, anchor_y="center")
         self.message = pyglet.text.Label("", color=(255, 220, 220, 255), multiline=True, width=100,
                                          font_name="DejaVu Sans", batch=batch, anchor_y="top")
         self.key: tuple[Any, ...] = ()
@@ -180,7 +181,7 @@ class TilesLayer:
             labels = self.labels.get(tile.name)
             if labels is None:
                 labels = self.labels[tile.name] = TileLabels(self.text_batch)
-            sx, sy, sw, sh = camera.rect_to_screen(tile.rect)
+            sx, sy, sw, _ = camera.rect_to_screen(tile.rect)
             flip = camera.height  # pyglet labels use y-up window coordinates
             layout: dict[str, Any] = {}
             if size is not None:
