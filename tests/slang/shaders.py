@@ -54,6 +54,7 @@ def everything(folder: Path) -> Path:
     """
     from PIL import Image
 
+    folder.mkdir(parents=True, exist_ok=True)
     Image.new("RGBA", (2, 2), (10, 20, 30, 255)).save(folder / "lut.png")
     Image.new("RGBA", (4, 1), (200, 100, 50, 255)).save(folder / "grain.png")
     pass0 = shader(
