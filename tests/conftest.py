@@ -1,7 +1,15 @@
-"""Shared fixtures for the whole suite."""
+"""Shared fixtures for the whole suite, and the markers its folders imply.
+
+Lanes: ``pytest -m "not qemu and not xvfb"`` runs everything that needs neither QEMU
+nor an X server (GL tests render through EGL and stay in); ``-m qemu`` and ``-m xvfb``
+run the rest.  Tests under tests/qemu, tests/xvfb and tests/gl get their folder's
+marker here; tests elsewhere that boot QEMU or open a window carry it themselves.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,8 +22,21 @@ headless_gl()
 
 from geometry_os.plugin_host import PluginHost  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_PLUGINS = Path(__file__).resolve().parent / "fixture_plugins"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURE_PLUGINS = TESTS / "fixture_plugins"
+
+# tests/<folder>/... -> the marker every test in it gets
+FOLDER_MARKERS = {"qemu": pytest.mark.qemu, "xvfb": pytest.mark.xvfb, "gl": pytest.mark.gl}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            marker = FOLDER_MARKERS.get(item.path.relative_to(TESTS).parts[0])
+            if marker is not None:
+                item.add_marker(marker)
 
 
 @pytest.fixture
@@ -36,3 +57,21 @@ def write_scene(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def entrypoint_plugin_site(tmp_path: Path) -> Path:
+    """A folder that, on ``PYTHONPATH``, makes tests/fixture_plugins/entrypoint_plugin look
+    pip-installed: its module and the ``*.dist-info`` pip would write for it (METADATA and
+    entry_points.txt, from its pyproject.toml).  Nothing is installed into the venv."""
+    package = FIXTURE_PLUGINS / "entrypoint_plugin"
+    project = tomllib.loads((package / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    site = tmp_path / "site"
+    for module in project["entry-points"]["geometry_os"].values():
+        shutil.copytree(package / module, site / module)
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    entry_points = "".join(f"{name} = {value}\n" for name, value in project["entry-points"]["geometry_os"].items())
+    (info / "entry_points.txt").write_text(f"[geometry_os]\n{entry_points}")
+    return site

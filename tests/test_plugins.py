@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
-
-import pytest
 
 from geometry_os.plugin_host import MAX_FAILURES, PluginHost, blocked_from_env
 from tests.conftest import FIXTURE_PLUGINS
@@ -93,28 +92,30 @@ def test_broken_import_is_reported_not_raised(tmp_path):
     assert host.infos["broken"].error == "import failed: ModuleNotFoundError: No module named 'not_a_module_anywhere'"
 
 
-@pytest.fixture(scope="session")
-def entrypoint_plugin_installed():
-    """Install the test plugin package into this venv, as a user would, and remove it after."""
-    package = FIXTURE_PLUGINS / "entrypoint_plugin"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(package)], check=True)
-    yield
-    subprocess.run([*pip, "uninstall", "-y", "geos-entrypoint-test"], check=True)
+def geos(site, *args: str) -> subprocess.CompletedProcess[str]:
+    """``geos ARGS`` in a process that sees the fixture plugin as installed (``site`` on PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-m", "geometry_os", *args], capture_output=True, text=True, env=env,
+                          check=False)
 
 
-def test_entry_point_discovery(entrypoint_plugin_installed):
-    result = subprocess.run([sys.executable, "-m", "geometry_os", "plugins"], capture_output=True, text=True, check=True)
+def test_entry_point_discovery(entrypoint_plugin_site):
+    result = geos(entrypoint_plugin_site, "plugins")
+    assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("entrytest"))
     assert line.split()[:5] == ["entrytest", "1.2.3", "active", "entry", "point"]
     assert "(geos-entrypoint-test)" in line and line.rstrip().endswith("register_sources")
-    blocked = subprocess.run([sys.executable, "-m", "geometry_os", "plugins", "--block", "entrytest"],
-                             capture_output=True, text=True, check=True)
+    blocked = geos(entrypoint_plugin_site, "plugins", "--block", "entrytest")
     assert any(line.split()[:3] == ["entrytest", "1.2.3", "blocked"] for line in blocked.stdout.splitlines())
 
 
-def test_scene_using_entry_point_source_validates(entrypoint_plugin_installed, write_scene):
+def test_entry_point_plugins_are_only_seen_where_installed(entrypoint_plugin_site, tmp_path):
+    result = geos(tmp_path / "empty", "plugins")  # the same venv without the fixture's site folder
+    assert result.returncode == 0 and "entrytest" not in result.stdout
+
+
+def test_scene_using_entry_point_source_validates(entrypoint_plugin_site, write_scene):
     path = write_scene("tiles: [{source: {type: entrytest, width: 8}}]\n")
-    result = subprocess.run([sys.executable, "-m", "geometry_os", "check", str(path)], capture_output=True, text=True)
+    result = geos(entrypoint_plugin_site, "check", str(path))
     assert result.returncode == 2
     assert result.stderr == f"{path}:1: tiles[0].source.width: must be >= 16 (got 8)\n"

@@ -1,6 +1,18 @@
-"""Tests of the example plugin, using the fixtures geometry-os ships (engine.testing)."""
+"""Tests of the example plugin, using the fixtures geometry-os ships (geometry_os.testing).
+
+The plugin is loaded from this checkout by its entry point's own line: installed or
+not, these tests see this copy, and no other third-party plugin.
+"""
 
 from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ENTRY_POINT = {"tint": "geos_tint"}
+pytestmark = pytest.mark.geos_plugins(**ENTRY_POINT)
 
 SCENE = """
 window: {width: 320, height: 240}
@@ -17,10 +29,16 @@ def render(render_scene, strength):
     return shell.screenshot()
 
 
-def test_tint_is_discovered_through_its_entry_point(geos_host):
+def test_the_tested_module_is_the_declared_entry_point():
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["entry-points"]["geometry_os"] == ENTRY_POINT
+
+
+def test_tint_registers_a_screen_effect(geos_host):
     info = geos_host.infos["tint"]
-    assert info.origin == "entry point (geos-tint)" and info.status == "active"
+    assert info.origin == "module geos_tint" and info.status == "active" and info.version == "0.1.0"
     assert geos_host.registry.effects.get("tint").stage == "screen"
+    assert geos_host.registry.effects.owner("tint") == "tint"
 
 
 def test_full_strength_turns_the_screen_blue(render_scene):
@@ -30,7 +48,7 @@ def test_full_strength_turns_the_screen_blue(render_scene):
 
 
 def test_zero_strength_changes_nothing(render_scene):
-    from geometry_os.testing import assert_image_close
+    from geometry_os.api import assert_image_close
 
     assert_image_close(render(render_scene, 0.0), render(render_scene, 0.0), tolerance=0)
     image = render(render_scene, 0.0)

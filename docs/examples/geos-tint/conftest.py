@@ -1,0 +1,8 @@
+"""Test set-up of the example plugin: its tests load ``geos_tint`` from this folder, so
+they run in a checkout without ``pip install`` (and test this copy when it is installed).
+
+``pytest`` puts this file's folder on ``sys.path`` (it is not inside a package), which
+makes ``geos_tint`` importable; the tests name the plugin with
+``pytest.mark.geos_plugins(tint="geos_tint")``, the line its pyproject.toml declares
+under ``[project.entry-points.geometry_os]``.
+"""
