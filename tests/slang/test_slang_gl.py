@@ -109,7 +109,8 @@ def check_blocks(program: int, compiled: CompiledPass) -> int:
     return checked
 
 
-def block_bytes(compiled: CompiledPreset, compiled_pass: CompiledPass, size: tuple[int, int], frame: int) -> list[bytes]:
+def block_bytes(compiled: CompiledPreset, compiled_pass: CompiledPass, size: tuple[int, int],
+                frame: int) -> list[bytes]:
     """Fill each block from the data model alone, as a renderer would."""
     out = []
     for block in compiled_pass.blocks:

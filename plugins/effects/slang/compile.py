@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +120,14 @@ def compile_preset(preset: Preset, glsl_version: int = 330) -> CompiledPreset:
     aliases = _aliases(preset, sources)
     parameters = _parameters(sources)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        jobs = [[pool.submit(compile_stage, source.stage(stage), stage, source.files, glsl_version)
-                 for stage in STAGES] for source in sources]
-        stages = [[job.result() for job in pair] for pair in jobs]
+        # A shader used by several passes is compiled once.
+        jobs: dict[tuple[str, str, tuple[Path, ...]], Future[StageOutput]] = {}
+        for source in sources:
+            for stage in STAGES:
+                key = (stage, source.stage(stage), source.files)
+                if key not in jobs:
+                    jobs[key] = pool.submit(compile_stage, key[1], stage, source.files, glsl_version)
+        stages = [[jobs[stage, source.stage(stage), source.files].result() for stage in STAGES] for source in sources]
     names = frozenset(p.id for p in parameters)
     luts = tuple(lut.name for lut in preset.luts)
     passes = tuple(
