@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -144,6 +145,13 @@ def test_pragma_format_applies_unless_the_preset_asks_for_srgb_or_float(tmp_path
     text = shader(head="#pragma format R32_UINT\n")
     assert load(one_pass(tmp_path, text)).passes[0].format == "R32_UINT"
     assert load(one_pass(tmp_path, text, "srgb_framebuffer0 = true\n")).passes[0].format == "R8G8B8A8_SRGB"
+
+
+def test_an_override_of_no_declared_parameter_is_ignored_with_a_warning(tmp_path, caplog):
+    path = one_pass(tmp_path, shader(head='#pragma parameter K "K" 1.0 0.0 2.0\n'), "K = 1.5\nTYPO = 3\n")
+    with caplog.at_level(logging.WARNING):
+        assert load(path).values == {"K": 1.5}
+    assert "p.slangp: TYPO = 3 sets no parameter of any pass" in caplog.text
 
 
 def test_parameters_declared_differently_in_two_passes_are_an_error(tmp_path):

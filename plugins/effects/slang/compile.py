@@ -7,6 +7,7 @@ with it (bind blocks and samplers, fill the buffers, keep history and feedback).
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ from geometry_os.plugins.effects.slang.toolchain import StageOutput, compile_sta
 UBO_BINDING = 0
 PUSH_BINDING = 1
 GLSL_VERSIONS = (330, 450)
+_log = logging.getLogger(__name__)
 _TYPE_SIZES = {"float": 4, "int": 4, "uint": 4, "bool": 4, "vec2": 8, "ivec2": 8, "uvec2": 8, "vec3": 12,
                "ivec3": 12, "uvec3": 12, "vec4": 16, "ivec4": 16, "uvec4": 16, "mat2": 32, "mat3": 48, "mat4": 64}
 
@@ -139,6 +141,9 @@ def compile_preset(preset: Preset, glsl_version: int = 330) -> CompiledPreset:
     history = max((r.index for r in refs if r and r.kind is TextureKind.ORIGINAL_HISTORY), default=0)
     feedback = frozenset(r.index for r in refs if r and r.kind is TextureKind.PASS_FEEDBACK)
     values = {p.id: preset.parameters.get(p.id, p.initial) for p in parameters}
+    for unknown in sorted(set(preset.parameters) - set(values)):
+        _log.warning("%s: %s = %g sets no parameter of any pass (ignored, as RetroArch does)", preset.path, unknown,
+                     preset.parameters[unknown])
     return CompiledPreset(preset, passes, parameters, values, glsl_version, history, feedback)
 
 
