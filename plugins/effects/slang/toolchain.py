@@ -125,6 +125,8 @@ def _run(args: list[str], stdin: bytes | None, what: str) -> subprocess.Complete
         return subprocess.run(args, input=stdin, capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise SlangError(f"{what}: {Path(args[0]).name} took longer than {TOOL_TIMEOUT_S} s") from None
+    except OSError as exc:  # removed or not executable since we looked it up
+        raise SlangError(f"{what}: cannot run {args[0]}: {exc.strerror or exc}") from None
 
 
 def _run_tools(text: str, stage: str, files: tuple[Path, ...], glsl_version: int) -> StageOutput:
