@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import threading
-from typing import Any, Awaitable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
-_thread: threading.Thread | None = None
 
 
 def loop() -> asyncio.AbstractEventLoop:
     """The backend loop, started on first use."""
-    global _loop, _thread
+    global _loop
     with _lock:
         if _loop is None:
             new = asyncio.new_event_loop()
@@ -40,25 +39,23 @@ def loop() -> asyncio.AbstractEventLoop:
                 new.call_soon(ready.set)
                 new.run_forever()
 
-            _thread = threading.Thread(target=main, name="qemu-backend", daemon=True)
-            _thread.start()
+            threading.Thread(target=main, name="qemu-backend", daemon=True).start()
             ready.wait()
             _loop = new
         return _loop
 
 
-def thread() -> threading.Thread | None:
-    return _thread
-
-
-def in_backend() -> bool:
-    return _thread is not None and threading.current_thread() is _thread
-
-
-def submit(coro: Awaitable[Any]) -> concurrent.futures.Future:
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Run ``coro`` on the backend loop; returns a thread-safe future."""
     return asyncio.run_coroutine_threadsafe(coro, loop())
 
 
-def call_soon(fn, *args) -> None:
+def call_soon(fn: Callable[..., object], *args: object) -> None:
     loop().call_soon_threadsafe(fn, *args)
+
+
+def consume(future: asyncio.Future[Any]) -> None:
+    """Mark a future's outcome as seen (a done callback): asyncio logs exceptions nobody retrieved,
+    and a future that may fail after everyone stopped waiting for it is no news."""
+    if not future.cancelled():
+        future.exception()

@@ -31,7 +31,9 @@ from geometry_os.tiles import FrameSource, TileContext, TileState
 from . import backend, registry
 from .dbus_display import Cursor, CursorPos, DisplayClient
 from .params import QemuParams, media
-from .session import KILL_TIMEOUT, POWERDOWN_TIMEOUT, QUIT_TIMEOUT, SAVE_TIMEOUT, VmSession
+from .process import KILL_TIMEOUT, QUIT_TIMEOUT
+from .session import POWERDOWN_TIMEOUT, VmSession
+from .vmstate import SAVE_TIMEOUT
 
 log = logging.getLogger(__name__)
 
