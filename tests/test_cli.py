@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import geometry_os
-
 from geometry_os.docgen import hook_functions
 from tests.conftest import ROOT
 
@@ -50,7 +49,8 @@ def test_plugins_lists_builtins_and_env_blocking():
     names = {line.split()[0]: line.split()[2] for line in listed.stdout.splitlines()[1:] if "built-in" in line}
     assert names["pattern"] == "active"
     blocked = geos("plugins", env={"GEOS_BLOCK_PLUGINS": "pattern"})
-    assert any(line.split()[:3] == ["pattern", geometry_os.__version__, "blocked"] for line in blocked.stdout.splitlines())
+    assert any(line.split()[:3] == ["pattern", geometry_os.__version__, "blocked"]
+               for line in blocked.stdout.splitlines())
 
 
 def test_every_hook_is_documented():
@@ -66,11 +66,24 @@ def test_generated_docs_are_current():
     assert Path(ROOT / "docs" / "plugin-hooks.md").read_text().count("\n## ") == len(hook_functions())
 
 
+def doctor_lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """``geos doctor``'s output as label -> status (ok, warn, FAIL)."""
+    return {line[6:].split(":")[0]: line[:4].strip() for line in result.stdout.splitlines()}
+
+
+@pytest.mark.qemu  # needs QEMU installed (boots nothing)
 def test_doctor_reports_qemu_and_gl():
     result = geos("doctor")
-    labels = {line[6:].split(":")[0] for line in result.stdout.splitlines()}
-    assert {"QEMU", "D-Bus display (ui-dbus)", "KVM", "OpenGL"} <= labels
-    assert result.returncode == (1 if result.stdout.startswith("FAIL") or "\nFAIL" in result.stdout else 0)
+    lines = doctor_lines(result)
+    assert {"QEMU", "D-Bus display (ui-dbus)", "KVM", "OpenGL"} <= set(lines) and lines["QEMU"] == "ok"
+    assert result.returncode == (1 if "FAIL" in lines.values() else 0)
+
+
+def test_doctor_without_qemu_says_how_to_install_it(tmp_path):
+    result = geos("doctor", env={"PATH": str(tmp_path)})  # no qemu-system-x86_64 to be found
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout.splitlines()[0] == "FAIL  QEMU: qemu-system-x86_64 is not installed (install qemu-system-x86)"
+    assert "OpenGL" in doctor_lines(result)
 
 
 def test_plugin_commands_join_the_cli(tmp_path):
