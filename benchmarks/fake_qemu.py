@@ -30,6 +30,7 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.constants import MessageFlag
 
 from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu import display_listener as dl
 from geometry_os.plugins.qemu.p2p_bus import P2PMessageBus
 from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 
@@ -93,7 +94,7 @@ class FakeQemu:
     def _on_display_call(self, msg: Message) -> Message | bool:
         if msg.message_type is not MessageType.METHOD_CALL:
             return False
-        if msg.interface == dd.PROPS_IFACE and msg.member == "GetAll":
+        if msg.interface == dl.PROPS_IFACE and msg.member == "GetAll":
             answers = {
                 (dd.VM_PATH, dd.VM_IFACE): props(Name=Variant("s", "fake"), UUID=Variant("s", str(uuid.uuid4())),
                                                  ConsoleIDs=Variant("au", [0])),
@@ -119,29 +120,29 @@ class FakeQemu:
         try:
             bus = ServerBus(sock)
             await bus.connect()
-            reply = await bus.call(Message(path=dd.LISTENER_PATH, interface=dd.PROPS_IFACE, member="GetAll",
-                                           signature="s", body=[dd.LISTENER_IFACE]))
+            reply = await bus.call(Message(path=dl.LISTENER_PATH, interface=dl.PROPS_IFACE, member="GetAll",
+                                           signature="s", body=[dl.LISTENER_IFACE]))
             interfaces = reply.body[0]["Interfaces"].value if reply.message_type is MessageType.METHOD_RETURN else []
             self.listener = bus
             self.listener_ready.set_result(list(interfaces))
         except Exception as exc:  # noqa: BLE001 - any failure is reported to the waiting stream() call
             self.listener_ready.set_exception(exc)
 
-    async def send(self, member: str, signature: str, body: list, iface: str = dd.LISTENER_IFACE) -> float:
+    async def send(self, member: str, signature: str, body: list, iface: str = dl.LISTENER_IFACE) -> float:
         """A no-reply call written with asyncio's ``sock_sendall``, which waits while the
         socket is full (dbus-fast's own writer treats a full socket as an error).
 
         Returns when its first byte went out (after marshalling, which QEMU does in C).
         """
         bus = self.listener
-        data = Message(path=dd.LISTENER_PATH, interface=iface, member=member, signature=signature, body=body,
+        data = Message(path=dl.LISTENER_PATH, interface=iface, member=member, signature=signature, body=body,
                        flags=NO_REPLY, serial=bus.next_serial())._marshall(True)
         sent = time.monotonic()
         await asyncio.get_running_loop().sock_sendall(bus._sock, data)
         return sent
 
     async def call(self, member: str, signature: str, body: list, iface: str, fds: list[int]) -> Message:
-        return await self.listener.call(Message(path=dd.LISTENER_PATH, interface=iface, member=member,
+        return await self.listener.call(Message(path=dl.LISTENER_PATH, interface=iface, member=member,
                                                 signature=signature, body=body, unix_fds=fds))
 
 
@@ -151,7 +152,7 @@ async def stream(sock: socket.socket, args: argparse.Namespace) -> dict:
     bus = await peer.serve(sock)
     interfaces = await asyncio.wait_for(peer.listener_ready, 10)
     shm = args.mode == "shm"
-    if shm and dd.UNIX_MAP_IFACE not in interfaces:
+    if shm and dl.UNIX_MAP_IFACE not in interfaces:
         raise SystemExit("the client did not offer Unix.Map")
     w, h = args.width, args.height
     stride = w * 4
@@ -167,7 +168,7 @@ async def stream(sock: socket.socket, args: argparse.Namespace) -> dict:
         surface = np.memmap(f"/proc/self/fd/{memfd}", dtype=np.uint8, mode="r+", shape=(h, w, 4))
         surface[:] = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
         sent.append(time.monotonic())
-        reply = await peer.call("ScanoutMap", "huuuuu", [0, 0, w, h, stride, PIXMAN_X8R8G8B8], dd.UNIX_MAP_IFACE,
+        reply = await peer.call("ScanoutMap", "huuuuu", [0, 0, w, h, stride, PIXMAN_X8R8G8B8], dl.UNIX_MAP_IFACE,
                                 [memfd])
         if reply.message_type is not MessageType.METHOD_RETURN:
             raise SystemExit(f"ScanoutMap refused: {reply.body}")
@@ -184,7 +185,7 @@ async def stream(sock: socket.socket, args: argparse.Namespace) -> dict:
         if shm:
             patch = np.frombuffer(patches[i % 4], dtype=np.uint8).reshape(rh, rw, 4)
             surface[y:y + rh, x:x + rw] = patch  # the guest draws, then QEMU sends the damage
-            sent.append(await peer.send("UpdateMap", "iiii", [x, y, rw, rh], iface=dd.UNIX_MAP_IFACE))
+            sent.append(await peer.send("UpdateMap", "iiii", [x, y, rw, rh], iface=dl.UNIX_MAP_IFACE))
         else:
             sent.append(await peer.send("Update", "iiiiuuay", [x, y, rw, rh, rw * 4, PIXMAN_X8R8G8B8, patches[i % 4]]))
     await asyncio.sleep(0.5)

@@ -2,17 +2,18 @@
 
 The shell calls :meth:`start`/:meth:`stop`/:meth:`restart` on the main thread;
 the work happens on the backend loop (:mod:`.backend`, QMP and process) and the
-VM's display thread (:mod:`.dbus_display`, frames).  Optional capabilities the
-shell discovers with ``getattr``:
+VM's display thread (:mod:`.dbus_display`, frames).  What else it can do it
+declares in :attr:`capabilities` (every protocol of :mod:`geometry_os.api`):
 
 * lifecycle: :meth:`pause`, :meth:`resume`, :meth:`reset`, :meth:`powerdown`
   (return a ``concurrent.futures.Future``; never block);
-* input: :meth:`key_press` ... :meth:`mouse_release`, :attr:`is_absolute`,
-  :attr:`keyboard_modifiers` (queued to the display thread; never block; keys fall
-  back to QMP ``input-send-event`` while the D-Bus display is not connected);
-* cursor: :attr:`cursor` (:class:`~.dbus_display.Cursor` or None) and
-  :attr:`cursor_pos` (:class:`~.dbus_display.CursorPos` or None);
-* :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``.
+* keyboard and pointer: :meth:`key_press` ... :meth:`mouse_release`,
+  :meth:`send_keys`, :attr:`is_absolute`, :attr:`keyboard_modifiers` (queued to the
+  display thread; never block).  Keys are paced by the display client's KeyPacer;
+  while the D-Bus display is not connected they go over QMP ``input-send-event``,
+  paced by this source's own KeyPacer on the backend loop;
+* cursor: :attr:`cursor` and :attr:`cursor_pos`;
+* telemetry: :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from geometry_os import rundir
-from geometry_os.tiles import FrameSource, TileContext, TileState
+from geometry_os import api, rundir
 
 from . import backend, registry
-from .dbus_display import Cursor, CursorPos, DisplayClient
+from .dbus_display import DisplayClient
 from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
 from .session import POWERDOWN_TIMEOUT, VmSession
@@ -37,18 +38,24 @@ from .vmstate import SAVE_TIMEOUT
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _STOP_MARGIN = 5.0
 
 
-class QemuSource(FrameSource):
+class QemuSource(api.FrameSource):
     """Runs one QEMU VM and publishes its screen to the tile's mailbox."""
 
     params: QemuParams
 
-    def __init__(self, ctx: TileContext, params: QemuParams) -> None:
+    def __init__(self, ctx: api.TileContext, params: QemuParams) -> None:
         super().__init__(ctx, params)
+        self.capabilities = api.Capabilities(keyboard=self, pointer=self, lifecycle=self, telemetry=self,
+                                             cursor=self)
         self._lock = threading.Lock()
         self._session: VmSession | None = None
+        self._qmp_keys: api.KeyPacer | None = None  # made on first use: it starts the backend loop
+        self._qmp_inputs: set[concurrent.futures.Future[Any]] = set()  # input-send-event calls in flight
 
     # --------------------------------------------------------------- lifecycle
 
@@ -91,7 +98,7 @@ class QemuSource(FrameSource):
             if session.process is not None:
                 session.process.kill()
             session.active = False
-            self.ctx.report_state(TileState.STOPPED, "stopped")
+            self.ctx.report_state(api.TileState.STOPPED, "stopped")
         except Exception:
             log.exception("%s: stop failed", self.ctx.name)
 
@@ -106,13 +113,13 @@ class QemuSource(FrameSource):
 
     def _save(self, session: VmSession) -> bool:
         """Save the VM's state for the next run; False (and a log line) when it could not."""
-        if not session.active or self.ctx.state not in (TileState.RUNNING, TileState.PAUSED):
+        if not session.active or self.ctx.state not in (api.TileState.RUNNING, api.TileState.PAUSED):
             return False
         path = self.state_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             backend.submit(session.save_state(path)).result(SAVE_TIMEOUT + _STOP_MARGIN)
-        except Exception as exc:  # the VM then stops the usual way
+        except Exception as exc:  # whatever went wrong, the VM then stops the usual way
             log.error("%s: could not save its state (%s); stopping it instead", self.ctx.name, exc)
             path.unlink(missing_ok=True)
             return False
@@ -123,33 +130,34 @@ class QemuSource(FrameSource):
         self.stop()
         self.start()
 
-    def _report(self, state: TileState, reason: str) -> None:
+    def _report(self, state: api.TileState, reason: str) -> None:
         self.ctx.report_state(state, reason)
 
-    def _submit(self, name: str, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+    def _submit(self, work: Callable[[VmSession], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
         session = self._session
         if session is None:
-            future: concurrent.futures.Future = concurrent.futures.Future()
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
             future.set_exception(RuntimeError(f"{self.ctx.name} is not running"))
             return future
-        return backend.submit(getattr(session, name)(*args, **kwargs))
+        return backend.submit(work(session))
 
-    def qmp(self, cmd: str, args: dict | None = None, timeout: float = 5.0) -> concurrent.futures.Future:
+    def qmp(self, cmd: str, args: dict[str, Any] | None = None,
+            timeout: float = 5.0) -> concurrent.futures.Future[Any]:
         """Run any QMP command; the future holds QEMU's answer."""
-        return self._submit("command", cmd, args, timeout)
+        return self._submit(lambda session: session.command(cmd, args, timeout))
 
-    def pause(self) -> concurrent.futures.Future:
+    def pause(self) -> concurrent.futures.Future[Any]:
         return self.qmp("stop")
 
-    def resume(self) -> concurrent.futures.Future:
+    def resume(self) -> concurrent.futures.Future[Any]:
         return self.qmp("cont")
 
-    def reset(self) -> concurrent.futures.Future:
+    def reset(self) -> concurrent.futures.Future[Any]:
         return self.qmp("system_reset")
 
-    def powerdown(self) -> concurrent.futures.Future:
-        """ACPI power-off; ``quit`` after a timeout, then SIGKILL."""
-        return self._submit("powerdown")
+    def powerdown(self, timeout: float = POWERDOWN_TIMEOUT) -> concurrent.futures.Future[None]:
+        """ACPI power-off; ``quit`` after ``timeout`` s, then SIGKILL."""
+        return self._submit(lambda session: session.powerdown(timeout))
 
     # ----------------------------------------------------------------- queries
 
@@ -177,12 +185,12 @@ class QemuSource(FrameSource):
         return dict(session.telemetry)
 
     @property
-    def cursor(self) -> Cursor | None:
+    def cursor(self) -> api.Cursor | None:
         display = self.display
         return display.cursor if display is not None else None
 
     @property
-    def cursor_pos(self) -> CursorPos | None:
+    def cursor_pos(self) -> api.CursorPos | None:
         display = self.display
         return display.cursor_pos if display is not None else None
 
@@ -199,22 +207,41 @@ class QemuSource(FrameSource):
         return display.keyboard_modifiers if display is not None else 0
 
     def key_press(self, qnum: int) -> None:
-        self._key(qnum, down=True)
+        self._key_pacer().press(qnum)
 
     def key_release(self, qnum: int) -> None:
-        self._key(qnum, down=False)
+        self._key_pacer().release(qnum)
 
-    def _key(self, qnum: int, down: bool) -> None:
-        """Through the D-Bus Keyboard; over QMP ``input-send-event`` while it is not there."""
+    def send_keys(self, events: Sequence[api.KeyEvent]) -> concurrent.futures.Future[None]:
+        """Queue key events; the future is done once the last one was sent to QEMU."""
+        return self._key_pacer().send(events)
+
+    def _key_pacer(self) -> api.KeyPacer:
+        """The D-Bus Keyboard's (the display client's KeyPacer, shared by live typing and sequences);
+        QMP ``input-send-event`` while the display is not connected."""
         display = self.display
-        if display is not None and display.console_id is not None:
-            (display.key_press if down else display.key_release)(qnum)
-            return
-        event = {"type": "key", "data": {"down": down, "key": {"type": "number", "data": int(qnum)}}}
-        future = self.qmp("input-send-event", {"events": [event]})
-        future.add_done_callback(self._log_input_failure)
+        if display is not None and display.connected and display.keys is not None:
+            return display.keys
+        return self._qmp_key_pacer()
 
-    def _log_input_failure(self, future: concurrent.futures.Future) -> None:
+    def _qmp_key_pacer(self) -> api.KeyPacer:
+        with self._lock:
+            if self._qmp_keys is None:
+                self._qmp_keys = api.KeyPacer(backend.loop(), self._send_qmp_key)
+            return self._qmp_keys
+
+    def _send_qmp_key(self, pressed: bool, qnum: int) -> None:
+        """The QMP KeyPacer's sender (backend loop): one ``input-send-event``, not awaited."""
+        session = self._session
+        if session is None or not session.active:
+            raise ConnectionError(f"{self.ctx.name} is not running")
+        event = {"type": "key", "data": {"down": pressed, "key": {"type": "number", "data": qnum}}}
+        future = backend.submit(session.command("input-send-event", {"events": [event]}))
+        self._qmp_inputs.add(future)
+        future.add_done_callback(self._qmp_input_done)
+
+    def _qmp_input_done(self, future: concurrent.futures.Future[Any]) -> None:
+        self._qmp_inputs.discard(future)
         if not future.cancelled() and future.exception() is not None:
             log.debug("%s: input-send-event failed: %s", self.ctx.name, future.exception())
 

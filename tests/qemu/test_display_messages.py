@@ -14,15 +14,17 @@ import pytest
 from dbus_fast import Message, MessageType
 from dbus_fast.constants import MessageFlag
 
+from geometry_os import api
 from geometry_os.frames import FrameMailbox
 from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu import display_listener as dl
 from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 
 NO_REPLY = MessageFlag.NO_REPLY_EXPECTED
 
 
-def call(member, signature="", body=(), iface=dd.LISTENER_IFACE, fds=(), reply=False):
-    return Message(path=dd.LISTENER_PATH, interface=iface, member=member, signature=signature,
+def call(member, signature="", body=(), iface=dl.LISTENER_IFACE, fds=(), reply=False):
+    return Message(path=dl.LISTENER_PATH, interface=iface, member=member, signature=signature,
                    body=list(body), unix_fds=list(fds), serial=1,
                    flags=MessageFlag.NONE if reply else NO_REPLY)
 
@@ -49,25 +51,25 @@ def frame(client):
 
 
 def test_properties_advertise_unix_map_only_with_shm(client):
-    reply = client._on_listener_message(call("GetAll", "s", [dd.LISTENER_IFACE],
-                                             iface=dd.PROPS_IFACE, reply=True))
-    assert reply.body[0]["Interfaces"].value == [dd.UNIX_MAP_IFACE]
+    reply = client.listener.handle(call("GetAll", "s", [dl.LISTENER_IFACE],
+                                             iface=dl.PROPS_IFACE, reply=True))
+    assert reply.body[0]["Interfaces"].value == [dl.UNIX_MAP_IFACE]
     inline = dd.DisplayClient("t", FrameMailbox(), shm=False)
-    reply = inline._on_listener_message(call("GetAll", "s", [dd.LISTENER_IFACE],
-                                             iface=dd.PROPS_IFACE, reply=True))
+    reply = inline.listener.handle(call("GetAll", "s", [dl.LISTENER_IFACE],
+                                             iface=dl.PROPS_IFACE, reply=True))
     assert reply.body[0]["Interfaces"].value == []
-    reply = client._on_listener_message(call("GetAll", "s", [dd.UNIX_MAP_IFACE],
-                                             iface=dd.PROPS_IFACE, reply=True))
+    reply = client.listener.handle(call("GetAll", "s", [dl.UNIX_MAP_IFACE],
+                                             iface=dl.PROPS_IFACE, reply=True))
     assert reply.body == [{}]
 
 
 def test_scanout_with_wide_stride_then_update(client):
     img = image(5, 7)
-    assert client._on_listener_message(
+    assert client.listener.handle(
         call("Scanout", "uuuuay", [7, 5, 7 * 4 + 12, PIXMAN_X8R8G8B8, padded(img, 40)]))
     assert np.array_equal(frame(client), img)
     patch = image(2, 3, seed=2)
-    client._on_listener_message(call("Update", "iiiiuuay",
+    client.listener.handle(call("Update", "iiiiuuay",
                                      [4, 1, 3, 2, 12, PIXMAN_X8R8G8B8, patch.tobytes()]))
     img[1:3, 4:7] = patch
     assert np.array_equal(frame(client), img)
@@ -76,18 +78,18 @@ def test_scanout_with_wide_stride_then_update(client):
 
 
 def test_update_past_the_surface_follows_console_size(client):
-    client._on_listener_message(call("Scanout", "uuuuay",
+    client.listener.handle(call("Scanout", "uuuuay",
                                      [4, 4, 16, PIXMAN_X8R8G8B8, bytes(64)]))
-    client._console_size = (10, 6)  # the guest switched mode; no new Scanout yet
+    client.surface._console_size = (10, 6)  # the guest switched mode; no new Scanout yet
     patch = image(2, 2)
-    client._on_listener_message(call("Update", "iiiiuuay",
+    client.listener.handle(call("Update", "iiiiuuay",
                                      [8, 4, 2, 2, 8, PIXMAN_X8R8G8B8, patch.tobytes()]))
     fb = frame(client)
     assert fb.shape == (6, 10, 4)
     assert np.array_equal(fb[4:6, 8:10], patch)
     # without a console size to go by, the surface grows to fit
-    client._console_size = None
-    client._on_listener_message(call("Update", "iiiiuuay",
+    client.surface._console_size = None
+    client.listener.handle(call("Update", "iiiiuuay",
                                      [11, 0, 1, 1, 4, PIXMAN_X8R8G8B8, bytes(4)]))
     assert frame(client).shape == (6, 12, 4)
 
@@ -104,15 +106,15 @@ def test_update_past_the_surface_follows_console_size(client):
     call("CursorDefine", "iiiiay", [-1, 4, 0, 0, bytes(100)]),
 ])
 def test_malformed_messages_are_dropped(client, msg):
-    assert client._on_listener_message(msg) is True
+    assert client.listener.handle(msg) is True
     assert client.stats.dropped == 1
     assert frame(client) is None
 
 
 def test_update_entirely_outside_is_dropped(client):
-    client._on_listener_message(call("Scanout", "uuuuay", [4, 4, 16, PIXMAN_X8R8G8B8,
+    client.listener.handle(call("Scanout", "uuuuay", [4, 4, 16, PIXMAN_X8R8G8B8,
                                                            bytes(64)]))
-    client._on_listener_message(call("Update", "iiiiuuay",
+    client.listener.handle(call("Update", "iiiiuuay",
                                      [-5, -5, 2, 2, 8, PIXMAN_X8R8G8B8, bytes(16)]))
     assert client.stats.dropped == 1 and frame(client).shape == (4, 4, 4)
 
@@ -135,24 +137,24 @@ def test_scanout_map_shares_memory_and_closes_fd(client):
     img = image(6, 5)
     stride, offset = 32, 4096
     fd = memfd(bytes(offset) + padded(img, stride))
-    reply = client._on_listener_message(call("ScanoutMap", "huuuuu",
+    reply = client.listener.handle(call("ScanoutMap", "huuuuu",
                                              [0, offset, 5, 6, stride, PIXMAN_X8R8G8B8],
-                                             iface=dd.UNIX_MAP_IFACE, fds=[fd], reply=True))
+                                             iface=dl.UNIX_MAP_IFACE, fds=[fd], reply=True))
     assert reply.message_type is MessageType.METHOD_RETURN
     assert not fd_open(fd)
     fb = frame(client)
     assert np.array_equal(fb, img) and not fb.flags.writeable
     assert client.transport == "shm"
-    client._on_listener_message(call("UpdateMap", "iiii", [1, 1, 2, 2], iface=dd.UNIX_MAP_IFACE))
+    client.listener.handle(call("UpdateMap", "iiii", [1, 1, 2, 2], iface=dl.UNIX_MAP_IFACE))
     assert client.mailbox.take().dirty is not None
     assert client.stats.scanout_maps == 1 and client.stats.update_maps == 1
 
 
 def test_scanout_map_too_small_is_refused(client):
     fd = memfd(bytes(100))
-    reply = client._on_listener_message(call("ScanoutMap", "huuuuu",
+    reply = client.listener.handle(call("ScanoutMap", "huuuuu",
                                              [0, 0, 5, 6, 32, PIXMAN_X8R8G8B8],
-                                             iface=dd.UNIX_MAP_IFACE, fds=[fd], reply=True))
+                                             iface=dl.UNIX_MAP_IFACE, fds=[fd], reply=True))
     assert reply.message_type is MessageType.ERROR  # QEMU then falls back to inline
     assert not fd_open(fd)
     assert frame(client) is None
@@ -160,32 +162,32 @@ def test_scanout_map_too_small_is_refused(client):
 
 def test_cursor_mouse_and_disable(client):
     seen = []
-    client.on_disabled = seen.append
-    client._on_listener_message(call("CursorDefine", "iiiiay", [2, 2, 1, 0, bytes(range(16))]))
-    assert client.cursor == dd.Cursor(2, 2, 1, 0, bytes(range(16)))
-    client._on_listener_message(call("MouseSet", "iii", [10, 20, 1]))
-    assert client.cursor_pos == dd.CursorPos(10, 20, True)
-    client._on_listener_message(call("Scanout", "uuuuay", [2, 2, 8, PIXMAN_X8R8G8B8,
+    client.surface.on_disabled = seen.append
+    client.listener.handle(call("CursorDefine", "iiiiay", [2, 2, 1, 0, bytes(range(16))]))
+    assert client.cursor == api.Cursor(2, 2, 1, 0, bytes(range(16)))
+    client.listener.handle(call("MouseSet", "iii", [10, 20, 1]))
+    assert client.cursor_pos == api.CursorPos(10, 20, True)
+    client.listener.handle(call("Scanout", "uuuuay", [2, 2, 8, PIXMAN_X8R8G8B8,
                                                            b"\xff" * 16]))
-    client._on_listener_message(call("Disable"))
+    client.listener.handle(call("Disable"))
     assert seen == [True] and not frame(client).any()
-    client._on_listener_message(call("Scanout", "uuuuay", [2, 2, 8, PIXMAN_X8R8G8B8,
+    client.listener.handle(call("Scanout", "uuuuay", [2, 2, 8, PIXMAN_X8R8G8B8,
                                                            b"\xff" * 16]))
     assert seen == [True, False]
 
 
 def test_console_resize_signal_follows_inline_surface(client):
     client.console_id = 0
-    client._on_listener_message(call("Scanout", "uuuuay", [4, 4, 16, PIXMAN_X8R8G8B8,
+    client.listener.handle(call("Scanout", "uuuuay", [4, 4, 16, PIXMAN_X8R8G8B8,
                                                            b"\x07" * 64]))
     from dbus_fast import Variant
-    signal = Message.new_signal(dd.CONSOLE_PATH.format(0), dd.PROPS_IFACE, "PropertiesChanged",
+    signal = Message.new_signal(dd.CONSOLE_PATH.format(0), dl.PROPS_IFACE, "PropertiesChanged",
                                 "sa{sv}as", [dd.CONSOLE_IFACE, {"Width": Variant("u", 6),
                                                                 "Height": Variant("u", 3)}, []])
     client._on_display_message(signal)
     fb = frame(client)
     assert fb.shape == (3, 6, 4) and (fb[:3, :4] == 7).all() and not fb[:, 4:].any()
-    mouse = Message.new_signal(dd.CONSOLE_PATH.format(0), dd.PROPS_IFACE, "PropertiesChanged",
+    mouse = Message.new_signal(dd.CONSOLE_PATH.format(0), dl.PROPS_IFACE, "PropertiesChanged",
                                "sa{sv}as", [dd.MOUSE_IFACE, {"IsAbsolute": Variant("b", True)}, []])
     client._on_display_message(mouse)
     assert client.is_absolute

@@ -186,6 +186,6 @@ def test_reset_reboots_through_booting_and_powerdown_stops(sources, make_ctx, me
     wait_for(lambda: (TileState.BOOTING, "guest reset") in states, what="BOOTING on reset")
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING after reset")
     # memtest ignores ACPI: the power button times out, then QEMU is told to quit
-    source.session and source._submit("powerdown", 0.5).result(10)
+    source.session and source.powerdown(0.5).result(10)
     assert ctx.state is TileState.STOPPED and ctx.reason == "powered off"
     assert not source.session.process.alive

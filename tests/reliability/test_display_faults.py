@@ -18,6 +18,7 @@ from dbus_fast import MessageType
 
 from geometry_os.frames import FrameMailbox
 from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu import display_listener as dl
 from geometry_os.plugins.qemu.pixels import PIXMAN_X8R8G8B8
 from tests.fakes.display_peer import FakeDisplayPeer
 
@@ -62,13 +63,13 @@ def test_full_handshake_then_frames(short_timeouts):
     try:
         ready.result(5)
         assert peer.ready.wait(5)
-        assert peer.listener_props == {"Interfaces": [dd.UNIX_MAP_IFACE]}
+        assert peer.listener_props == {"Interfaces": [dl.UNIX_MAP_IFACE]}
         assert client.console_size == (8, 4)
         img = np.arange(8 * 4 * 4, dtype=np.uint8).reshape(4, 8, 4)
         peer.call("Scanout", "uuuuay", [8, 4, 32, PIXMAN_X8R8G8B8, img.tobytes()], reply=False)
         peer.sync()
         assert np.array_equal(client.mailbox.peek_pixels(), img)
-        client.key_press(0x1E)
+        client.keys.press(0x1E)
         deadline = time.monotonic() + 5
         while not peer.inputs and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -101,11 +102,40 @@ def test_a_dropped_connection_is_reported_once_and_the_thread_ends(short_timeout
         while not closed and time.monotonic() < deadline:
             time.sleep(0.01)
         assert closed == ["display connection lost (EOFError)"]
-        client.key_press(1)  # input after the drop is dropped, never raises or blocks
+        client.keys.press(1)  # input after the drop is dropped, never raises or blocks
     finally:
         client.close()
         peer.close()
     assert not client.running and not any(t.name == "qemu-display-fake" for t in threading.enumerate())
+
+
+def test_key_sequences_are_paced_in_order_and_fail_once_the_connection_is_gone(short_timeouts):
+    closed: list[str] = []
+    peer = FakeDisplayPeer()
+    client, ready = connect(peer, on_closed=closed.append)
+    try:
+        ready.result(5)
+        assert peer.ready.wait(5)
+        keys = client.keys
+        started = time.monotonic()
+        assert keys.send([(True, 0x1E), (False, 0x1E), (True, 0x30)]).result(5) is None
+        assert time.monotonic() - started >= 2 * keys.interval * 0.9
+        deadline = time.monotonic() + 5
+        while len(peer.inputs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert peer.inputs == [(dd.KEYBOARD_IFACE, "Press", [0x1E]), (dd.KEYBOARD_IFACE, "Release", [0x1E]),
+                               (dd.KEYBOARD_IFACE, "Press", [0x30])]
+        peer.drop()
+        deadline = time.monotonic() + 2
+        while not closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(ConnectionError, match=r"^fake: the display is not connected$"):
+            keys.send([(False, 0x30)]).result(5)
+    finally:
+        client.close()
+        peer.close()
+    with pytest.raises(ConnectionError, match=r"^the guest's keyboard is closed$"):
+        keys.send([(False, 0x30)]).result(5)
 
 
 def memfd_of(size: int) -> int:
@@ -130,7 +160,7 @@ def scanout_map(peer, width, height, size=None):
     fd = memfd_of(size if size is not None else stride * height)
     try:
         return peer.call("ScanoutMap", "huuuuu", [0, 0, width, height, stride, PIXMAN_X8R8G8B8],
-                         iface=dd.UNIX_MAP_IFACE, fds=[fd])
+                         iface=dl.UNIX_MAP_IFACE, fds=[fd])
     finally:
         os.close(fd)  # QEMU may free its surface at any time; our mapping keeps the pages
 
@@ -159,16 +189,16 @@ def test_surface_that_disappears_leaves_readable_frames(connected):
     assert old.shape == (480, 640, 4) and old[-1, -1].sum() == 0
     fb = client.mailbox.peek_pixels()
     assert fb.shape == (768, 1024, 4) and not fb.any() and client.transport == "inline"
-    reply = peer.call("UpdateMap", "iiii", [0, 0, 8, 8], iface=dd.UNIX_MAP_IFACE)
+    reply = peer.call("UpdateMap", "iiii", [0, 0, 8, 8], iface=dl.UNIX_MAP_IFACE)
     assert reply.body == ["UpdateMap: UpdateMap without a ScanoutMap"]  # damage for a gone surface
 
 
 def test_disabled_display_shows_on_the_tile_and_clears():
     from pathlib import Path
 
-    from geometry_os.tiles import TileState
     from geometry_os.plugins.qemu.params import QemuParams
     from geometry_os.plugins.qemu.session import VmSession
+    from geometry_os.tiles import TileState
 
     class Ctx:
         name = title = "t"

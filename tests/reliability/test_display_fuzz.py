@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from geometry_os.frames import FrameMailbox
 from geometry_os.plugins.qemu import dbus_display as dd
+from geometry_os.plugins.qemu import display_listener as dl
 from geometry_os.plugins.qemu import pixels
 from tests.fakes.display_peer import FakeDisplayPeer
 
@@ -33,8 +34,7 @@ SIGNATURES = ["", "s", "u", "ay", "iii", "iiii", "uuuay", "uuuuay", "iiiiuuay", 
               "iiiiay", "huuuutb", "uuuuuu", "hh"]
 MEMBERS = ["Scanout", "Update", "ScanoutMap", "UpdateMap", "Disable", "MouseSet", "CursorDefine",
            "ScanoutDMABUF", "UpdateDMABUF", "Bogus"]
-SIGNATURE_OF = {member: sig for member, (sig, _) in
-                dd.DisplayClient("x", FrameMailbox())._listener_handlers.items()}
+SIGNATURE_OF = dl.SIGNATURES
 
 u32 = st.one_of(st.integers(0, 70), st.sampled_from([2**31 - 1, 2**31, 2**32 - 1, 16384, 16385]),
                 st.integers(0, 2**32 - 1))
@@ -114,7 +114,7 @@ def listener_call(draw):
         body = body_for(draw, signature)
         if "h" in signature:
             memfd = draw(st.integers(0, 8192))
-    iface = draw(st.sampled_from([dd.LISTENER_IFACE] * 4 + [dd.UNIX_MAP_IFACE] * 3
+    iface = draw(st.sampled_from([dl.LISTENER_IFACE] * 4 + [dl.UNIX_MAP_IFACE] * 3
                                  + ["org.example.Nope"]))
     return member, signature, body, memfd, iface
 
@@ -138,9 +138,9 @@ def check_frame(client: dd.DisplayClient) -> None:
 # A valid surface first, so that damage calls have something to land on.
 FIRST = {
     "inline": ("Scanout", "uuuuay", [16, 8, 64, pixels.PIXMAN_X8R8G8B8, bytes(512)], None,
-               dd.LISTENER_IFACE),
+               dl.LISTENER_IFACE),
     "shm": ("ScanoutMap", "huuuuu", [0, 0, 16, 8, 64, pixels.PIXMAN_X8R8G8B8], 512,
-            dd.UNIX_MAP_IFACE),
+            dl.UNIX_MAP_IFACE),
 }
 
 
@@ -157,7 +157,7 @@ def run_calls(first: str | None, calls: list) -> None:
     peer = FakeDisplayPeer(16, 8)
     client = dd.DisplayClient("fuzz", FrameMailbox(), shm=True, on_closed=closed.append)
     if first is not None:
-        calls = [FIRST[first]] + calls
+        calls = [FIRST[first], *calls]
     try:
         client.start(peer.client_sock).result(5)
         assert peer.ready.wait(5)
@@ -187,7 +187,7 @@ def test_refused_calls_are_logged_and_dropped(caplog):
     try:
         client.start(peer.client_sock).result(5)
         assert peer.ready.wait(5)
-        with caplog.at_level(logging.WARNING, logger=dd.__name__):
+        with caplog.at_level(logging.WARNING, logger=dl.__name__):
             reply = peer.call("Scanout", "uuuuay", [4, 4, 8, pixels.PIXMAN_X8R8G8B8, bytes(64)])
         assert reply.error_name == "org.qemu.Display1.Error.Invalid"
         assert "stride 8 < row of 16 bytes" in reply.body[0]
@@ -196,7 +196,7 @@ def test_refused_calls_are_logged_and_dropped(caplog):
         fd = memfd_of(100)
         try:
             reply = peer.call("ScanoutMap", "huuuuu", [0, 0, 8, 8, 32, pixels.PIXMAN_X8R8G8B8],
-                              iface=dd.UNIX_MAP_IFACE, fds=[fd])
+                              iface=dl.UNIX_MAP_IFACE, fds=[fd])
         finally:
             os.close(fd)
         assert reply.body[0] == "ScanoutMap: memfd of 100 bytes, 256 needed for 8x8 stride 32 at offset 0"
