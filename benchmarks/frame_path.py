@@ -1,7 +1,7 @@
 """Benchmark 1: the frame path without GL.
 
-A synthetic QEMU peer (:mod:`benchmarks.fake_qemu`, a child process) streams damage
-rectangles at a fixed rate to a real :class:`~plugins.qemu.dbus_display.DisplayClient`
+A fake QEMU display (:mod:`tests.fakes.display_peer`, a child process) streams damage
+rectangles at a fixed rate to a real :class:`~geometry_os.plugins.qemu.dbus_display.DisplayClient`
 over a socketpair, inline (``Update`` with the pixels) or through shared memory
 (``ScanoutMap`` once, then ``UpdateMap``).  Measured on the client's display
 thread: CPU time (/proc/self/task/TID/stat) per 100 MB/s of damaged pixels, and the
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, main, percentile, table, thread_cpu
-from geometry_os.frames import FrameMailbox
+from geometry_os.api import FrameMailbox
+from tests.fakes.display_peer import patches
 
 TARGETS = {"shm": 1.0, "inline": 5.0}  # % of a core per 100 MB/s
 LATENCY_TARGET_MS = 2.0
@@ -55,7 +56,7 @@ def measure(transport: str, size: tuple[int, int], rect: tuple[int, int], rate: 
 
     ours, theirs = socket.socketpair()
     peer = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.fake_qemu", "--fd", str(theirs.fileno()), "--mode", transport,
+        [sys.executable, "-m", "tests.fakes.display_peer", "--fd", str(theirs.fileno()), "--mode", transport,
          "--width", str(size[0]), "--height", str(size[1]), "--rect", f"{rect[0]}x{rect[1]}",
          "--rate", str(rate), "--seconds", str(seconds)],
         pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, cwd=ROOT)
@@ -80,7 +81,7 @@ def measure(transport: str, size: tuple[int, int], rect: tuple[int, int], rate: 
     published = mailbox.times
     if len(published) < len(sent):
         raise RuntimeError(f"{transport}: {len(sent)} messages sent, only {len(published)} frames published")
-    latency_ms = [(p - s) * 1000 for s, p in zip(sent[1:], published[1:len(sent)])]
+    latency_ms = [(p - s) * 1000 for s, p in zip(sent[1:], published[1:len(sent)], strict=True)]
     if transport == "inline":
         check_last_patch(json.loads(out)["last"], rect, mailbox.peek_pixels())
     active = published[len(sent) - 1] - sent[1] + 1 / rate  # seconds of streaming (idle around it costs ~0)
@@ -96,9 +97,7 @@ def check_last_patch(last: dict[str, int] | None, rect: tuple[int, int], fb: np.
     if last is None:
         return
     rw, rh = rect
-    rng = np.random.default_rng(1)
-    patches = [rng.integers(0, 256, rh * rw * 4, dtype=np.uint8) for _ in range(4)]
-    expected = patches[last["patch"]].reshape(rh, rw, 4)
+    expected = patches(rect)[last["patch"]]
     got = fb[last["y"]:last["y"] + rh, last["x"]:last["x"] + rw]
     if not np.array_equal(got[..., :3], expected[..., :3]):
         raise RuntimeError("inline frame path: the client's framebuffer does not hold the last update")

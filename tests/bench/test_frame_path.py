@@ -1,6 +1,6 @@
-"""The synthetic QEMU display peer of the benchmarks (benchmarks/fake_qemu.py) against
-the real DisplayClient: the handshake completes and frames arrive intact on both paths.
-Guards benchmark 1 from measuring a peer that no longer speaks the protocol."""
+"""Benchmark 1's fake QEMU display (tests/fakes/display_peer.py, streaming from a child
+process) against the real DisplayClient: the handshake completes and frames arrive intact
+on both paths.  Guards the benchmark from measuring a peer that no longer speaks the protocol."""
 
 from __future__ import annotations
 
