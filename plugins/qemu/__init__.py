@@ -1,56 +1,71 @@
 """The QEMU backend: a tile is a real QEMU virtual machine (source type ``qemu``).
 
-Where things are: :mod:`.params` (scene parameters), :mod:`.command` (the QEMU
-command line), :mod:`.session` (one run of a VM: start, watch, stop),
-:mod:`.source` (the frame source the shell drives), :mod:`.dbus_display` (frames
-and input over QEMU's ``-display dbus``), :mod:`.monitor` (QMP),
-:mod:`.accel` (KVM probe, what the installed QEMU supports), :mod:`.registry`
-(no orphan QEMUs).  docs/qemu.md is the user's guide.
+Where things are:
+
+* the tile: :mod:`.params` (scene parameters), :mod:`.source` (``QemuSource``, the
+  frame source the shell drives, and its capabilities);
+* one run of a VM: :mod:`.session` (the state machine: start, watch, stop),
+  :mod:`.vmstate` (save the whole VM to a file, resume from it),
+  :mod:`.watchers` (QMP liveness and telemetry loops), :mod:`.telemetry` (the
+  meters), :mod:`.command` (the QEMU command line), :mod:`.process` (the QEMU
+  process: spawn, stderr, exit, bounded stop), :mod:`.monitor` (QMP),
+  :mod:`.backend` (the asyncio loop thread QMP and processes live on),
+  :mod:`.registry` (no orphan QEMUs);
+* the screen and input over ``-display dbus``: :mod:`.dbus_display` (the
+  connection: handshake, signals, keyboard and mouse), :mod:`.display_listener`
+  (QEMU's calls on our listener object), :mod:`.display_surface` (the framebuffer,
+  pure numpy), :mod:`.pixels` (pixel formats), :mod:`.p2p_bus` (D-Bus without a
+  bus daemon);
+* named boot images: :mod:`.images` (the catalogue), :mod:`.image_media`,
+  :mod:`.image_tools`, :mod:`.image_download`, :mod:`.image_alpine`,
+  :mod:`.image_cli` (``geos image``);
+* :mod:`.accel`: KVM probe, what the installed QEMU supports (``geos doctor``).
+
+docs/qemu.md is the user's guide; docs/images.md the images'.
 """
 
 from __future__ import annotations
 
-import geometry_os
-from geometry_os.registry import CheckResult, CheckType, CommandType, SourceType
+from geometry_os import api
 
 from . import accel, image_cli
 from .params import QemuParams
 from .source import QemuSource
 
 
-@geometry_os.hookimpl
-def register_sources() -> list[SourceType]:
-    return [SourceType("qemu", QemuParams, QemuSource,
-                       "A QEMU virtual machine; its screen streamed through -display dbus.")]
+@api.hookimpl
+def register_sources() -> list[api.SourceType]:
+    return [api.SourceType("qemu", QemuParams, QemuSource,
+                           "A QEMU virtual machine; its screen streamed through -display dbus.")]
 
 
-def _qemu_checks() -> list[CheckResult]:
+def _qemu_checks() -> list[api.CheckResult]:
     caps = accel.qemu_capabilities()
     if caps["binary"] is None:
-        return [CheckResult("fail", "QEMU", caps["error"])]
-    results = [CheckResult("ok" if caps["version"] else "warn", "QEMU",
-                           f"{caps['binary']} version {caps['version'] or 'unknown'}")]
+        return [api.CheckResult("fail", "QEMU", caps["error"] or "not found")]
+    results = [api.CheckResult("ok" if caps["version"] else "warn", "QEMU",
+                               f"{caps['binary']} version {caps['version'] or 'unknown'}")]
     version = caps["version_tuple"] or (0, 0, 0)
     if version[:2] < (7, 0):
-        results.append(CheckResult("fail", "QEMU version", "7.0 or newer needed for -display dbus"))
-    results.append(CheckResult("ok", "D-Bus display (ui-dbus)", "installed") if caps["dbus_display"]
-                   else CheckResult("fail", "D-Bus display (ui-dbus)",
-                                    "missing: apt install qemu-system-gui"))
-    results.append(CheckResult("ok", "shared-memory scanout", "yes (QEMU >= 9.2)") if caps["shm_scanout"]
-                   else CheckResult("warn", "shared-memory scanout",
-                                    "no: QEMU < 9.2, pixels travel inline (slower)"))
+        results.append(api.CheckResult("fail", "QEMU version", "7.0 or newer needed for -display dbus"))
+    results.append(api.CheckResult("ok", "D-Bus display (ui-dbus)", "installed") if caps["dbus_display"]
+                   else api.CheckResult("fail", "D-Bus display (ui-dbus)",
+                                        "missing: apt install qemu-system-gui"))
+    results.append(api.CheckResult("ok", "shared-memory scanout", "yes (QEMU >= 9.2)") if caps["shm_scanout"]
+                   else api.CheckResult("warn", "shared-memory scanout",
+                                        "no: QEMU < 9.2, pixels travel inline (slower)"))
     usable, reason = accel.kvm_usable(caps["binary"])
-    results.append(CheckResult("ok" if usable else "warn", "KVM",
-                               "usable: accel auto uses it" if usable
-                               else f"not usable ({reason}): accel auto uses TCG (slow)"))
+    results.append(api.CheckResult("ok" if usable else "warn", "KVM",
+                                   "usable: accel auto uses it" if usable
+                                   else f"not usable ({reason}): accel auto uses TCG (slow)"))
     return results
 
 
-@geometry_os.hookimpl
-def register_checks() -> list[CheckType]:
-    return [CheckType("qemu", _qemu_checks)]
+@api.hookimpl
+def register_checks() -> list[api.CheckType]:
+    return [api.CheckType("qemu", _qemu_checks)]
 
 
-@geometry_os.hookimpl
-def register_commands() -> list[CommandType]:
+@api.hookimpl
+def register_commands() -> list[api.CommandType]:
     return [image_cli.command]

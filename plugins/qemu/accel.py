@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from functools import lru_cache
+from typing import TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,15 @@ def _kvm_guest_probe(binary: str) -> str | None:
         # VM rather than exiting) or the deadline.
         err = b""
         deadline = started + KVM_PROBE_TIMEOUT
+        stderr = proc.stderr
+        assert stderr is not None  # stderr=PIPE
         with proc, selectors.DefaultSelector() as sel:
-            sel.register(proc.stderr, selectors.EVENT_READ)
+            sel.register(stderr, selectors.EVENT_READ)
             while b"KVM internal error" not in err:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
                     break
-                chunk = os.read(proc.stderr.fileno(), 4096)
+                chunk = os.read(stderr.fileno(), 4096)
                 if not chunk:
                     break
                 err += chunk
@@ -149,32 +152,40 @@ def resolve_accel(requested: str, binary: str | None = None) -> str:
     return "kvm" if kvm_usable(binary)[0] else "tcg"
 
 
-@lru_cache(maxsize=8)
-def qemu_capabilities(binary: str | None = None) -> dict:
-    """What the installed QEMU offers, for ``geos doctor`` and start-up checks.
+class QemuCapabilities(TypedDict):
+    """What the installed QEMU offers (:func:`qemu_capabilities`)."""
 
-    Keys: ``binary`` (path or None), ``version`` (str or None), ``version_tuple``,
-    ``dbus_display`` (bool: ``-display help`` lists dbus, i.e. ui-dbus is
-    installed), ``shm_scanout`` (bool: version >= 9.2 has Listener.Unix.Map),
-    ``error`` (str or None).
-    """
-    caps: dict = {"binary": find_binary(binary), "version": None, "version_tuple": None,
-                  "dbus_display": False, "shm_scanout": False, "error": None}
-    if caps["binary"] is None:
+    binary: str | None  # absolute path, None when not installed
+    version: str | None  # "10.0.2"
+    version_tuple: tuple[int, ...] | None
+    dbus_display: bool  # ``-display help`` lists dbus: ui-dbus is installed
+    shm_scanout: bool  # version >= 9.2: Listener.Unix.Map
+    error: str | None  # why binary or version is None
+
+
+@lru_cache(maxsize=8)
+def qemu_capabilities(binary: str | None = None) -> QemuCapabilities:
+    """What the installed QEMU offers, for ``geos doctor`` and start-up checks."""
+    caps = QemuCapabilities(binary=find_binary(binary), version=None, version_tuple=None,
+                            dbus_display=False, shm_scanout=False, error=None)
+    path = caps["binary"]
+    if path is None:
         caps["error"] = f"{binary or DEFAULT_BINARY} is not installed (install qemu-system-x86)"
         return caps
     try:
-        out = subprocess.run([caps["binary"], "--version"], capture_output=True, text=True,
+        out = subprocess.run([path, "--version"], capture_output=True, text=True,
                              timeout=10, check=False).stdout
         match = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", out)
         if match:
-            caps["version_tuple"] = tuple(int(x or 0) for x in match.groups())
-            caps["version"] = ".".join(str(x) for x in caps["version_tuple"])
-        displays = subprocess.run([caps["binary"], "-display", "help"], capture_output=True,
+            version = tuple(int(x or 0) for x in match.groups())
+            caps["version_tuple"] = version
+            caps["version"] = ".".join(str(x) for x in version)
+        displays = subprocess.run([path, "-display", "help"], capture_output=True,
                                   text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:
-        caps["error"] = f"{caps['binary']}: {exc}"
+        caps["error"] = f"{path}: {exc}"
         return caps
     caps["dbus_display"] = any(line.strip() == "dbus" for line in displays.splitlines())
-    caps["shm_scanout"] = bool(caps["version_tuple"] and caps["version_tuple"][:2] >= (9, 2))
+    found = caps["version_tuple"]
+    caps["shm_scanout"] = bool(found and found[:2] >= (9, 2))
     return caps

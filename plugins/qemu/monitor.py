@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from qemu.qmp import EventListener, QMPClient
 
@@ -32,7 +33,7 @@ class Monitor:
     """A QMP session; ``on_event(name, data)`` is called on the backend loop."""
 
     def __init__(self, name: str, sock: socket.socket,
-                 on_event: Callable[[str, dict], None] | None = None) -> None:
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.name = name
         self._sock = sock
         self._on_event = on_event
@@ -40,7 +41,7 @@ class Monitor:
         self._qmp.logger = _qmp_log.getChild(name.replace(".", "_"))
         self._listener = EventListener()
         self._qmp.register_listener(self._listener)
-        self._events_task: asyncio.Task | None = None
+        self._events_task: asyncio.Task[None] | None = None
         self._fd_lock = asyncio.Lock()
 
     @property
@@ -54,11 +55,13 @@ class Monitor:
 
     async def _pump_events(self) -> None:
         async for event in self._listener:
-            name = event.get("event", "")
-            log.debug("%s: QMP event %s %s", self.name, name, event.get("data", {}))
+            name = str(event.get("event", ""))
+            data = event.get("data")
+            data = data if isinstance(data, dict) else {}
+            log.debug("%s: QMP event %s %s", self.name, name, data)
             if self._on_event is not None:
                 try:
-                    self._on_event(name, event.get("data", {}) or {})
+                    self._on_event(name, data)
                 except Exception:
                     log.exception("%s: handling QMP event %s failed", self.name, name)
 
@@ -66,7 +69,7 @@ class Monitor:
                       timeout: float = COMMAND_TIMEOUT) -> Any:
         try:
             return await asyncio.wait_for(self._qmp.execute(cmd, args), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise MonitorError(f"QMP {cmd} timed out after {timeout:.0f} s") from None
         except Exception as exc:
             raise MonitorError(f"QMP {cmd}: {exc}") from exc

@@ -26,6 +26,8 @@ from dbus_fast.aio import message_bus as _aio_bus
 from dbus_fast.aio.message_bus import MessageBus
 from dbus_fast.aio.message_reader import build_message_reader
 
+from . import backend
+
 log = logging.getLogger(__name__)
 
 TESTED_DBUS_FAST = "5.2.0"
@@ -51,11 +53,6 @@ def _check_version() -> None:
                     "the QEMU display may not connect", DBUS_FAST_VERSION, TESTED_DBUS_FAST)
 
 
-def _consume_exception(fut) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
 class P2PMessageBus(MessageBus):
     """A dbus-fast bus on a connected stream socket, authenticated, without Hello.
 
@@ -72,9 +69,9 @@ class P2PMessageBus(MessageBus):
         self._p2p_sock = sock
         # A peer that goes away ends this future with an exception; nobody may be
         # awaiting it, so mark it retrieved to keep asyncio from logging noise.
-        self._disconnect_future.add_done_callback(_consume_exception)
+        self._disconnect_future.add_done_callback(backend.consume)
 
-    async def connect(self) -> P2PMessageBus:  # type: ignore[override]
+    async def connect(self) -> P2PMessageBus:
         """Authenticate as the SASL client (EXTERNAL, unix fds) and start reading."""
         sock = self._p2p_sock
         sock.setblocking(False)

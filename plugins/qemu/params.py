@@ -93,10 +93,14 @@ def boot_params(params: QemuParams) -> QemuParams:
         return params
     media = images.get(params.image).require()
     return attrs.evolve(
-        params, image=None, iso=media.iso and str(media.iso),
-        kernel=media.kernel and str(media.kernel), initrd=media.initrd and str(media.initrd),
+        params, image=None, iso=_str_or_none(media.iso),
+        kernel=_str_or_none(media.kernel), initrd=_str_or_none(media.initrd),
         append=media.append, disk=[str(path) for path in media.disk],
         disk_interface=media.disk_interface or params.disk_interface)
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def media(params: QemuParams, scene_dir: Path) -> list[tuple[str, Path, bool]]:

@@ -2,7 +2,7 @@
 
 The tile framebuffer (engine/frames.py) is ``(h, w, 4)`` uint8 in B, G, R, X byte
 order: exactly pixman's ``x8r8g8b8`` / ``a8r8g8b8`` in memory on a little-endian
-host, which is all QEMU was seen to send (docs: /work/shared/notes).  Those two are
+host, which is all QEMU was seen to send (docs/qemu.md).  Those two are
 copied as-is.  virtio-gpu and VGA in 15/16/24 bpp modes can carry other pixman
 formats; the common ones are converted with numpy, anything else is rejected
 (the caller logs it once).
@@ -13,9 +13,14 @@ QEMU; malformed input raises :class:`PixelError`, which callers log and drop.
 
 from __future__ import annotations
 
+import mmap
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
+
+#: Bytes in memory: a message's payload or a mapped surface.
+Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 # pixman format codes: (bpp << 24) | (type << 16) | (a << 12) | (r << 8) | (g << 4) | b
 PIXMAN_X8R8G8B8 = 0x20020888
@@ -83,7 +88,7 @@ def check_size(width: int, height: int) -> None:
         raise PixelError(f"bad surface size {width}x{height}")
 
 
-def rows_view(buffer, offset: int, width: int, height: int, stride: int, fmt: int) -> np.ndarray:
+def rows_view(buffer: Buffer, offset: int, width: int, height: int, stride: int, fmt: int) -> npt.NDArray[np.uint8]:
     """A ``(height, width * bpp)`` uint8 view of ``buffer`` rows ``stride`` bytes apart.
 
     ``buffer`` is anything exporting the buffer protocol (bytes, mmap).  The last
@@ -105,7 +110,7 @@ def rows_view(buffer, offset: int, width: int, height: int, stride: int, fmt: in
                                            writeable=False)
 
 
-def as_bgrx(rows: np.ndarray, fmt: int) -> np.ndarray:
+def as_bgrx(rows: npt.NDArray[np.uint8], fmt: int) -> npt.NDArray[np.uint8]:
     """``rows`` (from :func:`rows_view`) of a native format seen as ``(h, w, 4)``, no copy."""
     if not is_native(fmt):
         raise PixelError(f"{format_name(fmt)} needs conversion")
@@ -113,7 +118,7 @@ def as_bgrx(rows: np.ndarray, fmt: int) -> np.ndarray:
     return rows.reshape(height, row // 4, 4)  # a view: the row stride is kept
 
 
-def convert_into(dst: np.ndarray, rows: np.ndarray, fmt: int) -> None:
+def convert_into(dst: npt.NDArray[np.uint8], rows: npt.NDArray[np.uint8], fmt: int) -> None:
     """Write ``rows`` (``(h, w * bpp)``, format ``fmt``) into ``dst`` (``(h, w, 4)``)."""
     layout = _LAYOUTS.get(fmt)
     if layout is None:
@@ -136,11 +141,11 @@ def convert_into(dst: np.ndarray, rows: np.ndarray, fmt: int) -> None:
     words = rows.reshape(height, width, 2).astype(np.uint16)
     value = words[..., 0] | (words[..., 1] << 8)
     if layout.kind == "rgb565":
-        r, g, b = (value >> 11) & 31, (value >> 5) & 63, value & 31
-        dst[..., 1] = (g << 2) | (g >> 4)
+        red, green, blue = (value >> 11) & 31, (value >> 5) & 63, value & 31
+        dst[..., 1] = (green << 2) | (green >> 4)
     else:
-        r, g, b = (value >> 10) & 31, (value >> 5) & 31, value & 31
-        dst[..., 1] = (g << 3) | (g >> 2)
-    dst[..., 0] = (b << 3) | (b >> 2)
-    dst[..., 2] = (r << 3) | (r >> 2)
+        red, green, blue = (value >> 10) & 31, (value >> 5) & 31, value & 31
+        dst[..., 1] = (green << 3) | (green >> 2)
+    dst[..., 0] = (blue << 3) | (blue >> 2)
+    dst[..., 2] = (red << 3) | (red >> 2)
     dst[..., 3] = 255

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import threading
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def install_signal_handlers() -> bool:
         if signal.getsignal(signum) is not signal.SIG_DFL:
             continue
 
-        def handler(num, frame, _signum=signum):
+        def handler(num: int, frame: FrameType | None, _signum: signal.Signals = signum) -> None:
             kill_all()
             signal.signal(_signum, signal.SIG_DFL)
             os.kill(os.getpid(), _signum)
