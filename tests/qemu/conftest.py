@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from geometry_os.testing import wait_until
+from geometry_os.api import wait_until
 from geometry_os.tiles import TileContext
 
 MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")

@@ -53,7 +53,7 @@ def guest(sources, make_ctx, tiny_linux_iso, wait_for):
 
 
 def test_a_sequence_and_live_keys_share_the_display_keyboard_queue(guest, wait_for):
-    ctx, source, text = guest
+    _ctx, source, text = guest
     assert source.display is not None and source.display.connected
     before = len(key_events(text()))
     started = time.monotonic()
@@ -85,7 +85,7 @@ def test_without_a_display_connection_keys_go_over_qmp(guest, wait_for, monkeypa
 
 
 def test_keys_for_a_stopped_vm_fail_with_a_reason(guest):
-    ctx, source, text = guest
+    _ctx, source, _text = guest
     source.stop()
     with pytest.raises(ConnectionError, match=r"^keys is not running$"):
         source.send_keys(typed(KEY_A)).result(5)

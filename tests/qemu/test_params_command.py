@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import attrs
 import pytest
 
-from geometry_os.settings import CHOICES, DOC, check_value
 from geometry_os.plugins.qemu.command import build_argv, escape, has_network_device, image_format
 from geometry_os.plugins.qemu.params import QemuParams, check_media
+from geometry_os.settings import CHOICES, DOC, check_value
 
 
 def argv_for(tmp_path: Path, **kw) -> list[str]:
@@ -63,7 +64,7 @@ def test_no_network_device_unless_asked(tmp_path):
 def test_argv_basics(tmp_path):
     argv = argv_for(tmp_path, iso="x.iso", memory=128, cpus=2, machine="q35")
     assert argv[0] == "/usr/bin/qemu-system-x86_64"
-    pairs = dict(zip(argv, argv[1:]))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["-display"] == "dbus,p2p=yes"
     assert pairs["-accel"] == "tcg" and pairs["-m"] == "128" and pairs["-smp"] == "2"
     assert pairs["-M"] == "q35"
@@ -79,11 +80,11 @@ def test_disks_are_snapshots_unless_persistent(tmp_path):
     qcow = tmp_path / "a,b.qcow2"
     qcow.write_bytes(b"QFI\xfb" + bytes(100))
     argv = argv_for(tmp_path, disk=[qcow.name])
-    drive = [a for a in argv if a.startswith("file=")][0]
+    drive = next(a for a in argv if a.startswith("file="))
     assert drive == f"file={escape(str(qcow))},format=qcow2,if=virtio,snapshot=on"
     assert ",," in drive  # the comma in the name is escaped
     argv = argv_for(tmp_path, disk=[qcow.name], persistent=True, disk_interface="ide")
-    assert [a for a in argv if a.startswith("file=")][0].endswith("format=qcow2,if=ide")
+    assert next(a for a in argv if a.startswith("file=")).endswith("format=qcow2,if=ide")
     raw = tmp_path / "r.img"
     raw.write_bytes(bytes(512))
     assert image_format(raw) == "raw"
@@ -101,7 +102,7 @@ def test_display_devices(tmp_path, display, expected):
 def test_kernel_boot_and_extra_args(tmp_path):
     argv = argv_for(tmp_path, kernel="/k", initrd="i", append="console=ttyS0,115200",
                     extra_args=["-cpu", "max"], serial="log/s.txt")
-    pairs = dict(zip(argv, argv[1:]))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["-kernel"] == "/k" and pairs["-initrd"] == str(tmp_path / "i")
     assert pairs["-append"] == "console=ttyS0,115200"
     assert argv[-2:] == ["-cpu", "max"]

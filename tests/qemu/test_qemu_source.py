@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geometry_os.tiles import TileState
 from geometry_os.plugins.qemu import registry
 from geometry_os.plugins.qemu.command import has_network_device
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
 
 pytestmark = pytest.mark.qemu
 log = logging.getLogger(__name__)
@@ -140,8 +140,8 @@ def test_missing_iso_fails_with_the_file_name(sources, make_ctx, tmp_path, qemu_
 
 
 def test_rejected_option_shows_qemus_own_words(sources, make_ctx, memtest_iso, wait_for):
-    ctx, source = start(sources, make_ctx, iso=str(memtest_iso),
-                        extra_args=["-device", "no-such-device"])
+    ctx, _source = start(sources, make_ctx, iso=str(memtest_iso),
+                         extra_args=["-device", "no-such-device"])
     wait_for(lambda: ctx.state is TileState.FAILED, what="FAILED")
     assert "'no-such-device' is not a valid device model name" in ctx.reason
     assert "exited with status 1" in ctx.reason
@@ -153,7 +153,7 @@ def test_qemu_without_dbus_display_is_named(sources, make_ctx, memtest_iso, wait
     from geometry_os.plugins.qemu import accel
     caps = dict(accel.qemu_capabilities(), dbus_display=False)
     monkeypatch.setattr(accel, "qemu_capabilities", lambda *a: caps)
-    ctx, source = start(sources, make_ctx, iso=str(memtest_iso))
+    ctx, _source = start(sources, make_ctx, iso=str(memtest_iso))
     wait_for(lambda: ctx.state is TileState.FAILED, what="FAILED")
     assert ctx.reason == f"QEMU at {caps['binary']} has no D-Bus display (install qemu-system-gui)"
 

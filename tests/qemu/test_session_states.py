@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geometry_os.tiles import TileState
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.session import VmSession
+from geometry_os.tiles import TileState
 
 
 def session() -> tuple[VmSession, list]:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geometry_os.testing import assert_image_close, wait_until
-from geometry_os.tiles import TileState
+from geometry_os.api import assert_image_close, wait_until
 from geometry_os.plugins.qemu import images
+from geometry_os.tiles import TileState
 
 pytestmark = pytest.mark.qemu
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from geometry_os.tiles import TileState
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
 
 pytestmark = pytest.mark.qemu
 
