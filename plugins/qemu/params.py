@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from geometry_os.settings import setting
+from geometry_os.api import setting
 
 from . import images
 
