@@ -7,11 +7,13 @@ collisions and "unknown type" errors can name plugins and list what is installed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
+
+from geometry_os.render.passes import Lut, Pass, PassList
 
 if TYPE_CHECKING:
     from geometry_os.view import ShellView
@@ -31,23 +33,38 @@ class SourceType:
 class EffectType:
     """A post effect: the ``type:`` of an entry in a scene's ``effects`` list.
 
-    ``shader`` is a GLSL file defining ``vec4 effect_<name>(vec4 color, vec2 uv)``.
-    Each numeric or boolean param is declared for it as ``uniform float
-    u_<name>_<param>`` and kept up to date (run-time changes show on the next frame).
-    ``per_tile`` (tile stage only) returns extra uniforms for one tile each frame:
-    ``(params, tile, shell) -> {uniform name: value}``.
+    A single-pass effect gives ``shader``: a GLSL file defining ``vec4 effect_<name>(vec4
+    color, vec2 uv)``.  A multi-pass effect gives ``passes`` instead: a list of
+    :class:`~geometry_os.render.passes.Pass`, or a function ``params -> PassList`` when
+    the passes depend on the parameters (a quality setting, a RetroArch preset), plus
+    the ``luts`` its passes read.  Each numeric, boolean, colour or vector param is
+    declared for the GLSL as ``uniform float|vec2|vec3|vec4 u_<name>_<param>`` and kept
+    up to date (run-time changes show on the next frame).  ``per_tile`` (tile stage
+    only) returns extra uniforms for one tile each frame: ``(params, tile, shell) ->
+    {uniform name: value}``.  docs/effects.md describes the whole model.
     """
 
     name: str
     params: type
     stage: str  # "tile" (inside each tile's pass) or "screen" (a pass over the window)
-    shader: Path
+    shader: Path | None = None
     description: str = ""
     per_tile: Callable[[Any, Any, ShellView], dict[str, Any]] | None = None  # (params, Tile, shell)
+    passes: Sequence[Pass] | Callable[[Any], PassList] = ()
+    luts: Sequence[Lut] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.stage not in ("tile", "screen"):
             raise ValueError(f"effect {self.name}: stage must be 'tile' or 'screen'")
+        if (self.shader is not None) == (callable(self.passes) or bool(self.passes)):
+            raise ValueError(f"effect {self.name}: give either a shader or passes")
+        if self.luts and callable(self.passes):
+            raise ValueError(f"effect {self.name}: a passes function returns its look-up textures itself")
+
+    @property
+    def single_pass(self) -> bool:
+        """Written as one effect function (``shader``): it can share a program with its neighbours."""
+        return self.shader is not None
 
 
 @attrs.define(frozen=True)

@@ -46,9 +46,47 @@ def check_value(field: attrs.Attribute, value: Any) -> str | None:
     if choices and value not in choices:
         return f"must be one of {', '.join(map(str, choices))} (got {value!r})"
     low, high = meta.get(MIN), meta.get(MAX)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if low is not None and value < low:
-            return f"must be >= {low} (got {value!r})"
-        if high is not None and value > high:
-            return f"must be <= {high} (got {value!r})"
+    numbers = value if isinstance(value, tuple) else (value,)  # a vector: every component is bounded
+    for number in numbers:
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if low is not None and number < low:
+                return f"must be >= {low} (got {value!r})"
+            if high is not None and number > high:
+                return f"must be <= {high} (got {value!r})"
     return None
+
+
+class Color(tuple[float, float, float]):
+    """An RGB colour with components 0..1: a ``vec3`` in GLSL.
+
+    A scene writes ``"#ffaa00"``, ``"#fa0"`` or ``[1.0, 0.67, 0.0]``; :meth:`parse` reads
+    all three.  It is a tuple, so it compares and hashes like ``(r, g, b)``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, r: float, g: float, b: float) -> Color:
+        components = (float(r), float(g), float(b))
+        if not all(0.0 <= c <= 1.0 for c in components):
+            raise ValueError(f"colour components must be 0..1 (got {list(components)})")
+        return super().__new__(cls, components)
+
+    @classmethod
+    def parse(cls, value: Any) -> Color:
+        """``value`` as a colour; ValueError with a one-line reason otherwise."""
+        if isinstance(value, Color):
+            return value
+        if isinstance(value, str):
+            digits = value[1:] if value.startswith("#") else ""
+            if len(digits) == 3:
+                digits = "".join(d * 2 for d in digits)
+            if len(digits) != 6 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise ValueError(f'a colour string is "#rrggbb" or "#rgb" (got {value!r})')
+            return cls(*(int(digits[i:i + 2], 16) / 255.0 for i in (0, 2, 4)))
+        if isinstance(value, (list, tuple)) and len(value) == 3 and all(
+                isinstance(c, (int, float)) and not isinstance(c, bool) for c in value):
+            return cls(*value)
+        raise ValueError(f'a colour is "#rrggbb", "#rgb" or [r, g, b] with components 0..1 (got {value!r})')
+
+    def __repr__(self) -> str:
+        return "#" + "".join(f"{round(c * 255):02x}" for c in self)

@@ -103,8 +103,9 @@ class Shell:
         for spec in scene.tiles:
             self._tiles.add(spec)
         self.effects = activate(scene.effects, self.registry)
-        self._tile_chain = EffectChain("tile", self.effects)
-        self._screen_chain = EffectChain("screen", self.effects)
+        self._tile_chain = EffectChain("tile", self.effects, on_change=self.redraw)
+        self._screen_chain = EffectChain("screen", self.effects, on_change=self.redraw)
+        self.programs.watched += [self._tile_chain, self._screen_chain]  # effects' files: hot reload
         self.layers = self._instantiate(self.registry.layers, key=lambda t: t.order)
         self.sinks = self._instantiate(self.registry.input_sinks, key=lambda t: -t.priority)
         self.control: ControlServer | None = None
@@ -212,17 +213,15 @@ class Shell:
         self.pacer.run()
 
     def set_effect_param(self, effect: str, name: str, value: Any) -> None:
-        """Change an effect parameter at run time (visible on the next frame).
+        """Change an effect parameter at run time (visible on the next frame).  ``effect`` is a
+        type name (its first entry in the scene) or ``name#N`` (its N-th entry).
 
         Raises :class:`geometry_os.render.effects.ParamError` for an unknown effect or
         parameter, a wrong type or a value out of range.
         """
-        from geometry_os.render.effects import ParamError, set_param
+        from geometry_os.render.effects import find_effect, set_param
 
-        matches = [e for e in self.effects if e.name == effect]
-        if not matches:
-            raise ParamError(f"no effect {effect!r} in this scene (has: {', '.join(e.name for e in self.effects)})")
-        set_param(matches[0], name, value)
+        set_param(find_effect(self.effects, effect), name, value)
 
     def _guarded(self, plugin: str, where: str, call: Callable[[], Any]) -> Any:
         """Call into a plugin object; on error report it and drop the plugin's objects if disabled."""

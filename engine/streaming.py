@@ -59,8 +59,6 @@ class StreamingPolicy:
         self.region_opaque = False  # the region lies inside one opaque tile image
         self._drawn_at = -math.inf
         self._signature: tuple[Any, ...] = ()
-        self._animated_key: tuple[Any, ...] | None = None
-        self._animated = False
 
     # ---------------------------------------------------------------- uploads
     def interval(self, visible: bool, focused: bool, scale: float | None) -> float | None:
@@ -154,13 +152,11 @@ class StreamingPolicy:
         layers = tuple(layer.state() for _, layer in shell.layers if hasattr(layer, "state"))
         return (camera.version, camera.width, camera.height, id(shell.focused), tiles, programs, effects, layers)
 
-    def _effects_animate(self, shell: Any) -> bool:
-        """Whether an active effect may change the picture by itself from frame to frame."""
-        key = tuple(id(e) for e in shell.effects)
-        if key != self._animated_key:
-            self._animated_key = key
-            self._animated = any(_animates(e.kind) for e in shell.effects)
-        return self._animated
+    @staticmethod
+    def _effects_animate(shell: Any) -> bool:
+        """Whether an active effect may change the picture by itself from frame to frame (the
+        effect chains work it out: per-tile uniforms, the clock, frame counters, feedback)."""
+        return any(e.animates for e in shell.effects)
 
 
 def _scissor(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -171,14 +167,3 @@ def _scissor(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
 
 def _inside(box: Box, outer: Box) -> bool:
     return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
-
-
-def _animates(kind: Any) -> bool:
-    """Screen effects and effects with per-tile uniforms may animate; a tile effect
-    animates if its shader reads the time."""
-    if kind.stage != "tile" or kind.per_tile is not None:
-        return True
-    try:
-        return "u_time" in kind.shader.read_text(encoding="utf-8")
-    except OSError:
-        return True

@@ -1,6 +1,12 @@
 // The stable set of uniforms every tile effect can read (docs/effects.md lists them).
-uniform sampler2D u_frame;     // the guest image (BGRA storage, alpha forced to 1)
-uniform vec2 u_frame_size;     // guest image size in pixels
+// Texture coordinates (uv) are (0, 0) at the image's top-left, y down, in every texture.
+uniform sampler2D u_frame;     // this pass's input: the guest image, or what the passes and effects before drew
+uniform sampler2D u_original;  // this effect's input (what its first pass reads as u_frame)
+uniform sampler2D u_guest;     // the guest image itself (BGRA storage, alpha forced to 1)
+uniform vec2 u_frame_size;     // guest image size in pixels (scanlines follow guest rows with it)
+uniform vec2 u_source_size;    // u_frame's size in pixels
+uniform vec2 u_original_size;  // u_original's size in pixels
+uniform vec2 u_output_size;    // this pass's target in pixels
 uniform vec2 u_tile_size;      // the image's size on screen, in pixels
 uniform vec2 u_resolution;     // window size in pixels
 uniform float u_time;          // seconds since the shell started
@@ -9,3 +15,5 @@ uniform float u_focus;         // 1.0 when this tile has input focus, else 0.0
 uniform float u_cpu_load;      // the VM's CPU load, smoothed, 0..1 (per vCPU average)
 uniform float u_update_rate;   // screen updates per second received for this tile
 uniform int u_state;           // 0 booting, 1 running, 2 paused, 3 stopped, 4 failed
+uniform int u_frame_count;     // frames this effect has drawn for this tile
+uniform int u_frame_direction; // 1 (time runs forwards)

@@ -1,23 +1,31 @@
-"""The scene's effect chains: GLSL generation, parameters and uniforms.
+"""The scene's effect chains: which effects run, built into steps of passes, with their parameters.
 
 The scene lists effects in order; each is an :class:`~geometry_os.registry.EffectType`
-(tile stage or screen stage) with a params object.  A chain turns its stage's
-effects into a generated include (``@tile_effects`` / ``@screen_effects``): the
-parameter uniforms, each effect's GLSL file, then ``apply_<stage>_effects`` calling
-``effect_<name>`` in scene order.  Order never depends on plugin load order.
+(tile stage or screen stage) with a params object.  A chain keeps its stage's effects
+in scene order and builds them into :class:`~geometry_os.render.steps.Step` objects
+(:func:`~geometry_os.render.steps.plan` says how effects share programs); the runner
+(:mod:`geometry_os.render.runner`) draws them.  Order never depends on plugin load order.
+
+Failures: an effect that cannot be built at start (its GLSL does not compile, its
+preset does not load) is left out, blamed on its plugin and shown on screen until one
+of its files is edited.  A rebuild that fails later (a broken edit) keeps the last good
+programs drawing and shows the error.
 """
 
 from __future__ import annotations
 
 import logging
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from geometry_os.render.shaders import Generated, ShaderError, compile_program, file_stamp, files_in_error
-from geometry_os.settings import check_value
+from geometry_os.render.passes import EffectError
+from geometry_os.render.shaders import file_stamp
+from geometry_os.render.steps import Step, StepBuilder, StepError, passes_for, plan
+from geometry_os.settings import Color, check_value
 
 log = logging.getLogger(__name__)
 
@@ -31,104 +39,164 @@ class ActiveEffect:
     kind: Any  # EffectType
     params: Any
     plugin: str
+    fused_shader: Path | None = None  # its one pass's GLSL, when it shares a program (set by plan())
+    animates: bool = True  # whether its picture may change by itself (refined when built)
 
     @property
     def name(self) -> str:
         return str(self.kind.name)
 
-    def uniforms(self) -> dict[str, float]:
-        """``u_<effect>_<param>`` for every numeric or boolean param."""
-        out = {}
+    def uniforms(self) -> dict[str, float | tuple[float, ...]]:
+        """``u_<effect>_<param>`` for every numeric, boolean, colour or vector param."""
+        out: dict[str, float | tuple[float, ...]] = {}
         for field in attrs.fields(type(self.params)):
             value = getattr(self.params, field.name)
             if isinstance(value, (bool, int, float)):
                 out[f"u_{self.name}_{field.name}"] = float(value)
+            elif isinstance(value, tuple) and 2 <= len(value) <= 4 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                out[f"u_{self.name}_{field.name}"] = tuple(float(v) for v in value)
         return out
 
 
 class EffectChain:
-    """The ordered effects of one stage, and the program they are compiled into."""
+    """The ordered effects of one stage, built into steps of compiled passes."""
 
-    def __init__(self, stage: str, effects: list[ActiveEffect]) -> None:
+    def __init__(self, stage: str, effects: list[ActiveEffect], on_change: Callable[[], None] | None = None) -> None:
         self.stage = stage
         self.effects = [e for e in effects if e.kind.stage == stage]
-        self.version = 0  # bumped when the chain's GLSL must be rebuilt
-        self._built = 0  # the version the program was last built from
-        # Effects left out because their GLSL did not compile at start: name -> (error
-        # lines, stamps of their files and the files the error names).  An edit of any
-        # of those files brings them back.
-        self.left_out: dict[str, tuple[list[str], dict[Path, float]]] = {}
+        self.on_change = on_change  # a rebuild changed the picture: the shell redraws
+        self.version = 0  # bumped when the steps must be rebuilt
+        self._built = -1  # the version the steps were built from
+        self.steps: list[Step] = []
+        self.builder: StepBuilder | None = None
+        self.generation = 0  # bumped on every rebuild (the runner drops per-tile state of old steps)
+        # Effects left out because they could not be built at start: id -> (error lines,
+        # stamps of their files and the files the error names).  An edit of any of those
+        # files brings them back.
+        self.left_out: dict[int, tuple[list[str], dict[Path, float]]] = {}
 
     @property
     def active(self) -> list[ActiveEffect]:
-        return [e for e in self.effects if e.name not in self.left_out]
-
-    def generated(self) -> Generated:
-        effects = self.active
-        header = "\n".join(f"uniform float {name};" for effect in effects for name in effect.uniforms())
-        calls = "\n".join(f"    color = effect_{effect.name}(color, uv);" for effect in effects)
-        text = f"vec4 apply_{self.stage}_effects(vec4 color, vec2 uv) {{\n{calls}\n    return color;\n}}"
-        return Generated(files=tuple(e.kind.shader for e in effects), text=text, header=header)
+        return [e for e in self.effects if id(e) not in self.left_out]
 
     def replace(self, effects: list[ActiveEffect]) -> None:
         self.effects = [e for e in effects if e.kind.stage == self.stage]
         self.left_out.clear()
         self.version += 1
 
-    def program(self, shell: Any, name: str, build: Any) -> Any:
-        """``shell.program(name, build)``, leaving out effects whose GLSL does not compile.
-
-        At start there is no last good program to keep, so one broken third-party
-        effect would take the whole stage down: instead it is left out, reported
-        against its plugin and shown on screen until its file is edited.
-        """
-        while True:
-            try:
-                return shell.program(name, build)
-            except ShaderError as exc:
-                named = files_in_error(exc)
-                culprits = [e for e in self.active if e.kind.shader.resolve() in named]
-                if not culprits:  # the error is in a file an effect includes: find which one
-                    culprits = self._breaking_effect(build)
-                if not culprits:
-                    raise
-                for effect in culprits:
-                    files = named | {effect.kind.shader.resolve()}
-                    self.left_out[effect.name] = (exc.lines, {path: file_stamp(path) for path in files})
-                    shell.host.report_failure(effect.plugin, f"effect {effect.name}", exc)
-
-    def _breaking_effect(self, build: Any) -> list[ActiveEffect]:
-        """The one effect without which the program compiles, if there is one."""
-        for effect in self.active:
-            self.left_out[effect.name] = ([], {})
-            try:
-                compile_program(*build()).delete()  # built only to find the culprit
-            except ShaderError:
-                continue
-            finally:
-                del self.left_out[effect.name]
-            return [effect]
-        return []
-
-    def refresh(self, program: Any) -> None:
-        """Rebuild ``program`` (a ReloadableProgram) after the chain changed or a left-out
-        effect's file was edited; a rebuild that fails keeps the last good program."""
+    # ------------------------------------------------------------------ build
+    def refresh(self, shell: Any) -> None:
+        """Bring the steps up to date before drawing: after a change of the effect list, an
+        edit of a left-out effect's file, or a parameter change that changes an effect's passes."""
+        if self.builder is None:
+            self.builder = StepBuilder(self.stage, shell.shaders_dir)
         if any(file_stamp(path) != stamp for _, stamps in self.left_out.values() for path, stamp in stamps.items()):
             self.left_out.clear()
             self.version += 1
         if self.version != self._built:
             self._built = self.version
-            program.reload()
+            self._build(shell)
+            return
+        for index, step in enumerate(self.steps):
+            if step.source is not None and step.params is not step.effects[0].params:
+                self._rebuild(index, check_source=True)
+
+    def _build(self, shell: Any) -> None:
+        """Build every step; an effect that fails is left out (blamed on its plugin) and the rest rebuilt."""
+        assert self.builder is not None
+        self.delete()
+        while True:
+            steps: list[Step] = []
+            try:
+                for effects, passes in plan(self.active, self.stage, self.builder.shaders_dir):
+                    steps.append(self.builder.fused(effects) if passes is None
+                                 else self.builder.effect(effects[0], passes))
+            except StepError as exc:
+                for step in steps:
+                    step.delete()
+                self._leave_out(shell, exc)
+                continue
+            break
+        self.steps = steps
+        for step in steps:
+            for effect in step.effects:
+                effect.animates = step.animates
+        self._changed()
+
+    def _leave_out(self, shell: Any, exc: StepError) -> None:
+        for effect in exc.culprits:
+            files = set(exc.files)
+            if effect.fused_shader is not None:
+                files.add(effect.fused_shader.resolve())
+            self.left_out[id(effect)] = (exc.lines, {path: file_stamp(path) for path in files})
+            log.error("effect %s left out: %s", effect.name, "; ".join(exc.lines))
+            shell.host.report_failure(effect.plugin, f"effect {effect.name}", exc.cause)
+
+    def _rebuild(self, index: int, check_source: bool) -> bool:
+        """Rebuild one multi-pass step (its params or files changed); a failure keeps the old one drawing."""
+        assert self.builder is not None
+        step = self.steps[index]
+        effect = step.effects[0]
+        try:
+            passes = passes_for(effect)
+        except EffectError as exc:
+            step.error = [str(exc)]
+            step.params = effect.params
+            return False
+        step.params = effect.params
+        if check_source and passes is step.source:
+            return False
+        try:
+            new = self.builder.effect(effect, passes)
+        except StepError as exc:
+            if exc.lines != step.error:
+                log.error("effect %s not rebuilt: %s", effect.name, "; ".join(exc.lines))
+            step.error = exc.lines
+            step.stamps.update({path: file_stamp(path) for path in exc.files})
+            return False
+        step.delete()
+        self.steps[index] = new
+        effect.animates = new.animates
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        self.generation += 1
+        if self.on_change is not None:
+            self.on_change()
+
+    # ------------------------------------------------------------- hot reload
+    def poll(self) -> bool:
+        """Development mode, each frame: rebuild programs whose files changed (a stat per file)."""
+        changed = False
+        for index, step in enumerate(self.steps):
+            if step.stamps and any(file_stamp(path) != stamp for path, stamp in step.stamps.items()):
+                step.stamps = {path: file_stamp(path) for path in step.stamps}
+                changed |= self._rebuild(index, check_source=False)
+                continue
+            for compiled in step.passes:
+                before = compiled.program.generation
+                compiled.program.poll()
+                changed |= compiled.program.generation != before
+        if changed:
+            self._changed()
+        return changed
 
     def errors(self) -> list[str]:
-        """Error lines of the effects left out, for the on-screen error list."""
-        return [line for lines, _ in self.left_out.values() for line in lines]
+        """Error lines to show: effects left out, failed rebuilds, programs whose edit did not compile."""
+        lines = [line for lines, _ in self.left_out.values() for line in lines]
+        for step in self.steps:
+            lines += step.error
+            for compiled in step.passes:
+                if compiled.program.error is not None:
+                    lines += compiled.program.error.lines
+        return list(dict.fromkeys(lines))
 
-    def set_uniforms(self, program: Any) -> None:
-        for effect in self.active:
-            for name, value in effect.uniforms().items():
-                if name in program.uniforms:
-                    program[name] = value
+    def delete(self) -> None:
+        for step in self.steps:
+            step.delete()
+        self.steps = []
 
 
 def activate(scene_effects: list[Any], registry: Any) -> list[ActiveEffect]:
@@ -141,6 +209,17 @@ class ParamError(ValueError):
     """A run-time parameter change that the params class does not allow."""
 
 
+def find_effect(effects: list[ActiveEffect], ref: str) -> ActiveEffect:
+    """The effect ``ref`` names: ``"crt"`` (the first crt) or ``"crt#2"`` (the second)."""
+    name, _, number = ref.partition("#")
+    matches = [e for e in effects if e.name == name]
+    index = int(number) - 1 if number.isdigit() else 0
+    if not matches or not 0 <= index < len(matches) or (number and not number.isdigit()):
+        listed = ", ".join(e.name for e in effects) or "none"
+        raise ParamError(f"no effect {ref!r} in this scene (has: {listed}; the second of a type is 'name#2')")
+    return matches[index]
+
+
 def set_param(effect: ActiveEffect, name: str, value: Any) -> None:
     """Change one parameter at run time, with the same checks as the scene loader."""
     fields = {f.name: f for f in attrs.fields(type(effect.params))}
@@ -148,12 +227,28 @@ def set_param(effect: ActiveEffect, name: str, value: Any) -> None:
     if field is None:
         raise ParamError(f"effect {effect.name} has no parameter {name!r} (has: {', '.join(fields)})")
     expected = typing.get_type_hints(type(effect.params))[name]
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not expected:
-        raise ParamError(f"effect {effect.name}: {name} must be {expected.__name__} (got {value!r})")
+    try:
+        value = _converted(expected, value)
+    except ValueError as exc:
+        raise ParamError(f"effect {effect.name}: {name}: {exc}") from None
     reason = check_value(field, value)
     if reason:
         raise ParamError(f"effect {effect.name}: {name} {reason}")
     effect.params = attrs.evolve(effect.params, **{name: value})
     log.info("effect %s: %s = %r", effect.name, name, value)
+
+
+def _converted(expected: Any, value: Any) -> Any:
+    """``value`` as the ``expected`` field type, as the scene loader would read it (ValueError if not)."""
+    if expected is Color:
+        return Color.parse(value)
+    if typing.get_origin(expected) is tuple:
+        items = typing.get_args(expected)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ValueError(f"must be a list of {len(items)} values (got {value!r})")
+        return tuple(_converted(item, v) for item, v in zip(items, value, strict=True))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not expected:
+        raise ValueError(f"must be {getattr(expected, '__name__', expected)} (got {value!r})")
+    return value

@@ -44,6 +44,9 @@ class ShaderSource:
     text: str
     origins: list[tuple[Path, int]]
     files: set[Path]
+    # For text with its own ``#line`` directives (generated elsewhere, e.g. from a slang
+    # shader): turns the driver's log into ``file:line: message`` lines instead of ``origins``.
+    map_log: Callable[[str], list[str]] | None = None
 
     def origin(self, line: int) -> str:
         """``file:line`` for a 1-based line of the expanded text."""
@@ -122,6 +125,8 @@ def _resolve(name: str, here: Path, include_dirs: Sequence[Path], where: str) ->
 
 def map_driver_log(message: str, source: ShaderSource) -> list[str]:
     """Turn a driver's compile log into ``file:line: message`` lines."""
+    if source.map_log is not None:
+        return source.map_log(message)
     out = []
     for raw in message.splitlines():
         match = _DRIVER_LINE.match(raw)

@@ -8,7 +8,7 @@ YAML node tree (which keeps line marks) next to the attrs class and records one
 
 Accepted field types: ``str``, ``int``, ``float`` (an int is fine), ``bool`` (only
 ``true``/``false``), ``X | None``, ``list[X]``, ``tuple[X, ...]`` of fixed length,
-``dict[str, Any]``, ``Any`` and nested attrs classes.  Fields whose metadata has
+``dict[str, Any]``, ``Any``, ``Color`` (settings.py) and nested attrs classes.  Fields whose metadata has
 :data:`DISPATCH` are polymorphic: the mapping's ``type`` key picks the params class.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Callable, Union
 import attrs
 import yaml
 
-from geometry_os.settings import check_value
+from geometry_os.settings import Color, check_value
 
 #: Field metadata key: the field holds ``{type: NAME, ...params}``; value is the
 #: name of the lookup (see :class:`Structurer` ``dispatchers``).
@@ -99,6 +99,8 @@ class Structurer:
                 raise Invalid from None
         if origin in (Union, types.UnionType):
             return self._union(node, args, path)
+        if tp is Color:
+            return self._color(node, path)
         if attrs.has(tp):
             return self.structure_class(node, tp, path)
         if origin is list:
@@ -185,6 +187,14 @@ class Structurer:
         rest = yaml.MappingNode(node.tag, [(k, v) for k, v in node.value if getattr(k, "value", None) != "type"],
                                 node.start_mark, node.end_mark)
         return Typed(name, self.structure_class(rest, params_cls, path))
+
+    def _color(self, node: yaml.Node, path: str) -> Color:
+        try:
+            value = yaml.SafeLoader("").construct_object(node, deep=True)
+            return Color.parse(value)
+        except (ValueError, yaml.MarkedYAMLError) as exc:
+            self.problem(node, path, str(exc))
+            raise Invalid from None
 
     # ---------------------------------------------------------- containers
     def _union(self, node: yaml.Node, args: tuple[Any, ...], path: str) -> Any:

@@ -1,13 +1,18 @@
 """Draws every visible tile: frame, title bar, state badge, focus highlight, guest image.
 
 The engine keeps each tile's texture current (engine/frame_path.py); this layer only
-draws it.  Per frame: one batch of flat rectangles, one vertex upload for all images, then one
-small draw per tile (each tile has its own texture), then the labels in one batch.
-Text is placed in screen space so it stays crisp, and dropped when too small to read.
+draws it, through the scene's tile-stage effects (:class:`~geometry_os.render.runner.ChainRunner`:
+with only single-pass effects that is one draw per tile).  Per frame: one batch of flat
+rectangles, the images, then the labels in one batch.  A tile outside the frame's
+scissor box (zoom-aware streaming redraws only around what changed) is not drawn at
+all, so its effects' passes do not run.  Text is placed in screen space so it stays
+crisp, and dropped when too small to read.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from typing import Any
 
 import pyglet
@@ -16,8 +21,7 @@ from pyglet import gl
 from geometry_os import api
 from geometry_os.api import TITLE_BAR_HEIGHT as TITLE_H
 from geometry_os.api import Tile, TileState
-from geometry_os.render.geometry import QuadBatch
-from geometry_os.render.shaders import load_source
+from geometry_os.render.runner import ChainRunner, Texture, quad_matrix
 from geometry_os.render.solid import SolidRects
 
 BORDER = 3.0  # focus frame, world units
@@ -86,13 +90,10 @@ class TileLabels:
 class TilesLayer:
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
-        folder = shell.shaders_dir
-        self.chain = shell.tile_chain
-        self.program = self.chain.program(shell, "tile", lambda: (
-            load_source(folder / "tile.vert"),
-            load_source(folder / "tile.frag", include_dirs=[folder], virtual={"tile_effects": self.chain.generated()})))
+        self.runner = ChainRunner(shell.tile_chain)
+        self.runner.begin(shell)  # builds the effects now: one that cannot be built is reported at start
+        self.runner.end()
         self.rects = SolidRects(shell)
-        self.images = QuadBatch([(0, 2), (1, 2)])
         self.text_batch = pyglet.graphics.Batch()
         self.labels: dict[str, TileLabels] = {}
 
@@ -134,40 +135,33 @@ class TilesLayer:
                        STATE_COLORS[tile.ctx.state])
 
     def _draw_images(self, tiles: list[Tile]) -> None:
-        drawable = [t for t in tiles if t.texture is not None and t.texture.width and not t.too_large]
-        if not drawable:
-            return
-        self.images.clear()
-        for tile in drawable:
-            r = tile.image_rect
-            self.images.add(r.x, r.y, r.x + r.w, r.y + r.h, uv=(0.0, 0.0, 1.0, 1.0))
-        self.images.upload()
-        self.chain.refresh(self.program)  # the scene's effect list or a left-out effect was edited
-        program = self.program.program
-        program.use()
+        runner = self.runner
+        runner.begin(self.shell)  # the scene's effect list, a parameter or an effect's file may have changed
         camera = self.shell.camera
-        program["u_matrix"] = camera.matrix()
-        _set(program, "u_frame", 0)
-        _set(program, "u_time", self.shell.time)
-        _set(program, "u_zoom", camera.zoom)
-        _set(program, "u_resolution", (float(camera.width), float(camera.height)))
-        self.chain.set_uniforms(program)
-        gl.glActiveTexture(gl.GL_TEXTURE0)
-        for index, tile in enumerate(drawable):
+        matrix = camera.matrix()
+        region = _scissor_box()
+        common = {"u_time": self.shell.time, "u_zoom": camera.zoom,
+                  "u_resolution": (float(camera.width), float(camera.height))}
+        for tile in tiles:
+            texture = tile.texture
+            if texture is None or not texture.width or tile.too_large:
+                continue
             r = tile.image_rect
-            _set(program, "u_frame_size", (float(tile.frame_size[0]), float(tile.frame_size[1])))
-            _set(program, "u_tile_size", (r.w * camera.zoom, r.h * camera.zoom))
-            _set(program, "u_focus", 1.0 if tile is self.shell.focused else 0.0)
-            _set(program, "u_state", STATE_INDEX[tile.ctx.state])
-            _set(program, "u_cpu_load", tile.cpu_load)
-            _set(program, "u_update_rate", tile.update_rate)
-            for effect in self.chain.active:
-                if effect.kind.per_tile is not None:
-                    for name, value in effect.kind.per_tile(effect.params, tile, self.shell).items():
-                        _set(program, name, value)
-            gl.glBindTexture(gl.GL_TEXTURE_2D, tile.texture.id)
-            self.images.draw(index * 6, 6)
-        program.stop()
+            sx, sy, sw, sh = camera.rect_to_screen(r)
+            if region is not None and not _overlaps(region, (sx, camera.height - sy - sh, sw, sh)):
+                continue  # not redrawn this frame: its passes need not run
+            uniforms = {**common, "u_frame_size": (float(texture.width), float(texture.height)),
+                        "u_tile_size": (sw, sh), "u_focus": 1.0 if tile is self.shell.focused else 0.0,
+                        "u_state": STATE_INDEX[tile.ctx.state], "u_cpu_load": tile.cpu_load,
+                        "u_update_rate": tile.update_rate}
+            runner.draw(tile.name, Texture(texture.id, texture.width, texture.height),
+                        quad_matrix(matrix, r.x, r.y, r.w, r.h), (sw, sh), self.shell.target, uniforms,
+                        self.shell.frame_dt, per_tile=functools.partial(self._per_tile, tile=tile))
+        runner.end()
+
+    def _per_tile(self, effect: Any, *, tile: Tile) -> dict[str, Any]:
+        result: dict[str, Any] = effect.kind.per_tile(effect.params, tile, self.shell)
+        return result
 
     def _place_labels(self, tiles: list[Tile]) -> None:
         camera = self.shell.camera
@@ -208,10 +202,19 @@ class TilesLayer:
     def delete(self) -> None:
         for labels in self.labels.values():
             labels.delete()
-        self.images.delete()
+        self.runner.delete()
 
 
-def _set(program: Any, name: str, value: Any) -> None:
-    """Set a uniform if the program uses it (the compiler drops unused ones)."""
-    if name in program.uniforms:
-        program[name] = value
+def _scissor_box() -> tuple[int, int, int, int] | None:
+    """The frame's scissor box (x, y up, w, h), or None when the whole frame is drawn."""
+    if not gl.glIsEnabled(gl.GL_SCISSOR_TEST):
+        return None
+    box = (gl.GLint * 4)()
+    gl.glGetIntegerv(gl.GL_SCISSOR_BOX, ctypes.cast(box, ctypes.POINTER(gl.GLint)))
+    return box[0], box[1], box[2], box[3]
+
+
+def _overlaps(box: tuple[int, int, int, int], rect: tuple[float, float, float, float]) -> bool:
+    """Whether a box and a rectangle (both x, y, w, h in GL window pixels) share any area."""
+    return rect[0] < box[0] + box[2] and box[0] < rect[0] + rect[2] and rect[1] < box[1] + box[3] \
+        and box[1] < rect[1] + rect[3]
