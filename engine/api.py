@@ -48,7 +48,21 @@ from geometry_os.registry import (
     LayerType,
     SourceType,
 )
-from geometry_os.settings import setting
+from geometry_os.render.images import read_image
+from geometry_os.render.passes import (
+    EffectError,
+    Lut,
+    Output,
+    Pass,
+    PassFrame,
+    PassList,
+    ProgramPass,
+    Sampling,
+    Scale,
+    TextureKind,
+    TextureRef,
+)
+from geometry_os.settings import Color, setting
 from geometry_os.tiles import TITLE_BAR_HEIGHT, FrameSource, StateChange, Tile, TileContext, TileState
 from geometry_os.view import FrameStatsView, ShellView
 
@@ -64,12 +78,14 @@ __all__ = [
     "Capabilities",
     "CheckResult",
     "CheckType",
+    "Color",
     "CommandType",
     "ControlError",
     "ControlOp",
     "Cursor",
     "CursorImage",
     "CursorPos",
+    "EffectError",
     "EffectType",
     "Frame",
     "FrameMailbox",
@@ -81,12 +97,22 @@ __all__ = [
     "Keyboard",
     "LayerType",
     "Lifecycle",
+    "Lut",
+    "Output",
+    "Pass",
+    "PassFrame",
+    "PassList",
     "Pointer",
+    "ProgramPass",
     "Rect",
+    "Sampling",
+    "Scale",
     "ShellView",
     "SourceType",
     "StateChange",
     "Telemetry",
+    "TextureKind",
+    "TextureRef",
     "Tile",
     "TileContext",
     "TileState",
@@ -95,6 +121,7 @@ __all__ = [
     "control_request",
     "hookimpl",
     "new_framebuffer",
+    "read_image",
     "setting",
     "wait_until",
 ]

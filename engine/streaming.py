@@ -147,7 +147,7 @@ class StreamingPolicy:
         camera = shell.camera
         tiles = tuple((t.spec, t.ctx.state, t.ctx.reason, t.too_large) for t in shell.tiles)
         programs = shell.programs.generations()
-        effects = tuple((id(e), tuple(e.uniforms().items())) for e in shell.effects)
+        effects = tuple((id(e), e.params) for e in shell.effects)  # any parameter, not only uniforms
         # layers that draw more than textures (the guest cursor) say what they look like
         layers = tuple(layer.state() for _, layer in shell.layers if hasattr(layer, "state"))
         return (camera.version, camera.width, camera.height, id(shell.focused), tiles, programs, effects, layers)

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from geometry_os.render.passes import EffectError
+from geometry_os.render.passes import EffectError, PassList
 from geometry_os.render.shaders import file_stamp
 from geometry_os.render.steps import Step, StepBuilder, StepError, passes_for, plan
 from geometry_os.settings import Color, check_value
@@ -75,6 +75,8 @@ class EffectChain:
         # stamps of their files and the files the error names).  An edit of any of those
         # files brings them back.
         self.left_out: dict[int, tuple[list[str], dict[Path, float]]] = {}
+        self.failed: dict[int, list[str]] = {}  # id -> why its last rebuild failed (the old passes keep drawing)
+        self._made: dict[int, tuple[Any, PassList]] = {}  # id -> params and the passes its function made of them
 
     @property
     def active(self) -> list[ActiveEffect]:
@@ -94,22 +96,25 @@ class EffectChain:
         if any(file_stamp(path) != stamp for _, stamps in self.left_out.values() for path, stamp in stamps.items()):
             self.left_out.clear()
             self.version += 1
+        if self.version == self._built:
+            for effect in self.active:
+                made = self._made.get(id(effect))
+                if made is not None and made[0] is not effect.params:
+                    self._passes_changed(effect, made[1])
         if self.version != self._built:
             self._built = self.version
             self._build(shell)
-            return
-        for index, step in enumerate(self.steps):
-            if step.source is not None and step.params is not step.effects[0].params:
-                self._rebuild(index, check_source=True)
 
     def _build(self, shell: Any) -> None:
         """Build every step; an effect that fails is left out (blamed on its plugin) and the rest rebuilt."""
         assert self.builder is not None
         self.delete()
+        self.failed.clear()
         while True:
             steps: list[Step] = []
+            self._made = {}
             try:
-                for effects, passes in plan(self.active, self.stage, self.builder.shaders_dir):
+                for effects, passes in plan(self.active, self.stage, self.builder.shaders_dir, self._made):
                     steps.append(self.builder.fused(effects) if passes is None
                                  else self.builder.effect(effects[0], passes))
             except StepError as exc:
@@ -133,33 +138,57 @@ class EffectChain:
             log.error("effect %s left out: %s", effect.name, "; ".join(exc.lines))
             shell.host.report_failure(effect.plugin, f"effect {effect.name}", exc.cause)
 
-    def _rebuild(self, index: int, check_source: bool) -> bool:
-        """Rebuild one multi-pass step (its params or files changed); a failure keeps the old one drawing."""
+    def _passes_changed(self, effect: ActiveEffect, before: PassList) -> None:
+        """``effect``'s params changed: if its passes function now returns other passes, rebuild."""
+        try:
+            passes = passes_for(effect)
+        except EffectError as exc:
+            self._failed(effect, [str(exc)], set(exc.files))
+            self._made[id(effect)] = (effect.params, before)
+            return
+        self._made[id(effect)] = (effect.params, passes)
+        if passes is before:
+            return
+        index = self._own_step(effect)
+        if index is None:  # it shares a program, or starts to: plan the chain again
+            self.version += 1
+        else:
+            self._rebuild(index, passes)
+
+    def _own_step(self, effect: ActiveEffect) -> int | None:
+        """The index of the multi-pass step that is ``effect``'s alone, if it has one."""
+        for index, step in enumerate(self.steps):
+            if step.effects == [effect] and effect.fused_shader is None:
+                return index
+        return None
+
+    def _rebuild(self, index: int, passes: PassList | None = None) -> bool:
+        """Rebuild one multi-pass step (its passes or files changed); a failure keeps the old one drawing."""
         assert self.builder is not None
         step = self.steps[index]
         effect = step.effects[0]
         try:
-            passes = passes_for(effect)
-        except EffectError as exc:
-            step.error = [str(exc)]
-            step.params = effect.params
-            return False
-        step.params = effect.params
-        if check_source and passes is step.source:
-            return False
-        try:
+            if passes is None:
+                passes = passes_for(effect)
+                self._made[id(effect)] = (effect.params, passes)
             new = self.builder.effect(effect, passes)
-        except StepError as exc:
-            if exc.lines != step.error:
-                log.error("effect %s not rebuilt: %s", effect.name, "; ".join(exc.lines))
-            step.error = exc.lines
-            step.stamps.update({path: file_stamp(path) for path in exc.files})
+        except (EffectError, StepError) as exc:
+            lines = exc.lines if isinstance(exc, StepError) else [str(exc)]
+            files = exc.files if isinstance(exc, StepError) else set(exc.files)
+            self._failed(effect, lines, files)
+            step.stamps.update({path: file_stamp(path) for path in files if path not in step.stamps})
             return False
+        self.failed.pop(id(effect), None)
         step.delete()
         self.steps[index] = new
         effect.animates = new.animates
         self._changed()
         return True
+
+    def _failed(self, effect: ActiveEffect, lines: list[str], files: set[Path]) -> None:
+        if self.failed.get(id(effect)) != lines:
+            log.error("effect %s not rebuilt: %s", effect.name, "; ".join(lines))
+        self.failed[id(effect)] = lines
 
     def _changed(self) -> None:
         self.generation += 1
@@ -173,7 +202,7 @@ class EffectChain:
         for index, step in enumerate(self.steps):
             if step.stamps and any(file_stamp(path) != stamp for path, stamp in step.stamps.items()):
                 step.stamps = {path: file_stamp(path) for path in step.stamps}
-                changed |= self._rebuild(index, check_source=False)
+                changed |= self._rebuild(index)
                 continue
             for compiled in step.passes:
                 before = compiled.program.generation
@@ -186,8 +215,8 @@ class EffectChain:
     def errors(self) -> list[str]:
         """Error lines to show: effects left out, failed rebuilds, programs whose edit did not compile."""
         lines = [line for lines, _ in self.left_out.values() for line in lines]
+        lines += [line for failed in self.failed.values() for line in failed]
         for step in self.steps:
-            lines += step.error
             for compiled in step.passes:
                 if compiled.program.error is not None:
                     lines += compiled.program.error.lines

@@ -96,11 +96,8 @@ class Step:
     luts: list[LutTexture]
     history: int  # frames of the step's input kept (HISTORY refs)
     feedback: dict[int, int]  # pass index -> frames of its output kept (FEEDBACK refs)
-    source: PassList | None  # what a passes function returned (None: built from a static description)
-    params: Any  # the params object ``source`` was made for
     stamps: dict[Path, float]  # files that rebuild the step when edited (beyond native programs' own)
     animates: bool
-    error: list[str] = attrs.field(factory=list)  # the last rebuild failed: the old programs keep drawing
 
     def delete(self) -> None:
         for compiled in self.passes:
@@ -153,15 +150,19 @@ def samples(shader: Path, stage: str, shaders_dir: Path) -> bool:
     return re.search(rf"\b({INPUT[stage]}|u_original|u_guest)\b", text) is not None
 
 
-def plan(effects: Sequence[Any], stage: str, shaders_dir: Path) -> list[tuple[list[Any], PassList | None]]:
+def plan(effects: Sequence[Any], stage: str, shaders_dir: Path,
+         made: dict[int, tuple[Any, PassList]]) -> list[tuple[list[Any], PassList | None]]:
     """Group ``effects`` into steps: (effects, None) for a fused run, ([effect], its passes) otherwise.
 
+    ``made`` gets, for each effect with a passes function, the params and what it returned.
     Raises :class:`StepError` for an effect whose passes cannot be had.
     """
     groups: list[tuple[list[Any], PassList | None]] = []
     for effect in effects:
         try:
             passes = passes_for(effect)
+            if callable(effect.kind.passes):
+                made[id(effect)] = (effect.params, passes)
             single = fusable(passes)
             reads = single is not None and samples(single.shader, stage, shaders_dir)
         except (EffectError, ShaderError) as exc:
@@ -232,8 +233,7 @@ class StepBuilder:
             raise StepError(exc.lines, self._culprits(exc, effects), files_named(exc.lines), exc) from None
         samplers = {INPUT[self.stage]: TextureRef(TextureKind.SOURCE), **_STEP_SAMPLERS}
         compiled = CompiledPass(program, Output(), Sampling(), list(effects), samplers, dict(_SIZES))
-        return Step(list(effects), [compiled], [], 0, {}, None, None, {},
-                    any(_animated(e, shaders) for e in effects))
+        return Step(list(effects), [compiled], [], 0, {}, {}, any(_animated(e, shaders) for e in effects))
 
     def _culprits(self, exc: ShaderError, effects: list[Any]) -> list[Any]:
         """The effects an error is about: by the files it names, else the one without which it compiles."""
@@ -287,8 +287,7 @@ class StepBuilder:
         animates = (bool(feedback) or history > 0 or _animated(effect, shaders)
                     or any(isinstance(p, ProgramPass) and p.animates for p in passes.passes))
         files = {*passes.files, *(lut.path for lut in passes.luts)}
-        return Step([effect], built, luts, history, feedback, passes if callable(effect.kind.passes) else None,
-                    effect.params, {path: file_stamp(path) for path in files}, animates)
+        return Step([effect], built, luts, history, feedback, {path: file_stamp(path) for path in files}, animates)
 
     def _native_pass(self, effect: Any, index: int, one: Pass, passes: PassList, names: dict[str, int]) -> CompiledPass:
         samplers = {INPUT[self.stage]: TextureRef(TextureKind.SOURCE), **_STEP_SAMPLERS}
