@@ -8,7 +8,10 @@ parameter changes are checked against it — one declaration, three uses.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -16,24 +19,29 @@ DOC = "geos.doc"
 MIN = "geos.min"
 MAX = "geos.max"
 CHOICES = "geos.choices"
+MUST_EXIST = "geos.must_exist"
 
 
 def setting(
     default: Any = attrs.NOTHING,
     *,
     doc: str,
-    min: float | None = None,  # noqa: A002 - reads best at the call site
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: Sequence[Any] | None = None,
+    must_exist: bool = False,
     factory: Any = None,
 ) -> Any:
     """Declare a documented, validated setting on an attrs class.
 
     ``doc`` is the one-line description shown in docs and errors; ``min``/``max``
-    bound numbers (inclusive); ``choices`` lists the accepted values.  Omit
-    ``default`` (and ``factory``) to make the setting required.
+    bound numbers (inclusive); ``choices`` lists the accepted values.
+    ``must_exist`` marks a path (a string, or a list of them) of a file that is read:
+    relative to the scene file's folder, ``~`` expanded (:func:`resolve_path`), and a
+    scene naming a file that is not there fails ``geos check``.  Omit ``default``
+    (and ``factory``) to make the setting required.
     """
-    metadata = {DOC: doc, MIN: min, MAX: max, CHOICES: tuple(choices) if choices else None}
+    metadata = {DOC: doc, MIN: min, MAX: max, CHOICES: tuple(choices) if choices else None, MUST_EXIST: must_exist}
     if factory is not None:
         return attrs.field(factory=factory, metadata=metadata)
     return attrs.field(default=default, metadata=metadata)
@@ -90,3 +98,25 @@ class Color(tuple[float, float, float]):
 
     def __repr__(self) -> str:
         return "#" + "".join(f"{round(c * 255):02x}" for c in self)
+
+
+def resolve_path(value: str, directory: Path) -> Path:
+    """The path a setting's ``value`` names: ``~`` expanded, relative ones under ``directory``
+    (the scene file's folder)."""
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else directory / path
+
+
+def check_file(value: str, directory: Path) -> str | None:
+    """The reason the file a ``must_exist`` setting names cannot be read, or None if it can."""
+    path = resolve_path(value, directory)
+    try:
+        if path.is_dir():
+            return f"is a directory, not a file: {path}"
+        if not path.exists():  # also a name with a NUL byte
+            return f"file not found: {path}"
+    except OSError as exc:  # e.g. a name too long for the file system
+        return f"cannot use {path}: {exc.strerror or exc}"
+    if not os.access(path, os.R_OK):
+        return f"file not readable: {path}"
+    return None

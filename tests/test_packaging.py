@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from geometry_os.assertions import assert_image_close
 from geometry_os.plugins.pattern.source import BARS
 from geometry_os.png import read_png
-
 from tests.conftest import ROOT
 
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]

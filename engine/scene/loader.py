@@ -13,6 +13,7 @@ import yaml
 
 from geometry_os.scene.model import Scene
 from geometry_os.scene.structure import Invalid, Structurer, join
+from geometry_os.settings import check_file, resolve_path
 
 if TYPE_CHECKING:
     from geometry_os.plugin_host import PluginHost
@@ -54,11 +55,7 @@ def load_scene(path: Path | str, host: PluginHost) -> Scene:
     """
     path = Path(path)
     label = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SceneError([f"{label}: cannot read scene: {reason}"]) from None
+    text = _read_text(path, label)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -74,11 +71,12 @@ def load_scene(path: Path | str, host: PluginHost) -> Scene:
     if root is None:
         raise SceneError([f"{label}:1: scene: the file is empty; expected a mapping with 'tiles'"])
 
+    directory = path.parent.absolute()  # what relative paths in the scene are relative to
     structurer = Structurer({
         "sources": _params_lookup(host.registry.sources),
         "effects": _params_lookup(host.registry.effects),
-    })
-    _load_scene_plugins(root, path.parent, host, structurer)
+    }, directory)
+    _load_scene_plugins(root, directory, host, structurer)
     scene = None
     try:
         scene = structurer.structure_class(root, Scene, "")
@@ -96,23 +94,38 @@ def load_scene(path: Path | str, host: PluginHost) -> Scene:
     return scene
 
 
+def _read_text(path: Path, label: str) -> str:
+    """The scene file's text; a file that is not UTF-8 is an error at the line of its first bad byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SceneError([f"{label}: cannot read scene: {exc.strerror or exc}"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start].decode("utf-8")  # valid up to the bad byte
+        column = len(before) + 1  # in characters, as an editor counts
+        raise SceneError([f"{label}:{line}: not UTF-8: byte 0x{data[exc.start]:02x} at column {column} "
+                          "(save the scene as UTF-8)"]) from None
+
+
 def _load_scene_plugins(root: yaml.Node, directory: Path, host: PluginHost, st: Structurer) -> None:
-    """Load the files named in ``plugins.load`` before the rest is validated."""
+    """Load the files named in ``plugins.load`` before the rest is validated (a missing
+    one is reported by the main walk: the field is ``must_exist``)."""
     load = _child(_child(root, "plugins"), "load")
     if not isinstance(load, yaml.SequenceNode):
         return  # wrong shapes are reported by the main walk
     for index, item in enumerate(load.value):
         if not isinstance(item, yaml.ScalarNode) or item.tag != "tag:yaml.org,2002:str":
             continue
-        file = (directory / item.value).resolve()
-        where = join("plugins.load", index)
-        if not file.is_file():
-            st.problem(item, where, f"plugin file not found: {file}")
+        if check_file(item.value, directory) is not None:
             continue
+        file = resolve_path(item.value, directory)
         host.load_file(file)
         info = host.infos.get(file.stem)
         if info is not None and info.status == "failed":
-            st.problem(item, where, f"plugin {info.name} failed to load: {info.error}")
+            st.problem(item, join("plugins.load", index), f"plugin {info.name} failed to load: {info.error}")
 
 
 def _check_tile_ids(root: yaml.Node, scene: Scene, st: Structurer) -> None:

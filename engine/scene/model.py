@@ -60,7 +60,8 @@ class TileSpec:
 class PluginSettings:
     """Plugins a scene brings along, and options for installed plugins."""
 
-    load: list[str] = setting(factory=list, doc="Plugin files (.py) to load, relative to the scene file.")
+    load: list[str] = setting(factory=list, doc="Plugin files (.py) to load, relative to the scene file.",
+                              must_exist=True)
     options: dict[str, Any] = setting(
         factory=dict, doc="Options per plugin name, validated by the plugin's options class.")
 

@@ -10,6 +10,8 @@ Accepted field types: ``str``, ``int``, ``float`` (an int is fine), ``bool`` (on
 ``true``/``false``), ``X | None``, ``list[X]``, ``tuple[X, ...]`` of fixed length,
 ``dict[str, Any]``, ``Any``, ``Color`` (settings.py) and nested attrs classes.  Fields whose metadata has
 :data:`DISPATCH` are polymorphic: the mapping's ``type`` key picks the params class.
+Fields declared ``setting(must_exist=True)`` name files that must be there, relative
+to the scene file's folder (``directory``).
 """
 
 from __future__ import annotations
@@ -17,16 +19,24 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Union
 
 import attrs
 import yaml
 
-from geometry_os.settings import Color, check_value
+from geometry_os.settings import MUST_EXIST, Color, check_file, check_value
 
 #: Field metadata key: the field holds ``{type: NAME, ...params}``; value is the
 #: name of the lookup (see :class:`Structurer` ``dispatchers``).
 DISPATCH = "geos.dispatch"
+#: A dispatched params class with this classmethod picks the class that validates each
+#: entry: ``cls.geos_variant(params, directory)`` gets the entry structured with the
+#: class's own fields only (others set aside) and the scene's folder, and returns a
+#: subclass with the entry's other fields, or raises ValueError (one line).  The
+#: ``slang`` effect uses it: a preset's parameters become fields.
+VARIANT = "geos_variant"
 
 _BOOL_WORDS = {"true": True, "false": False, "True": True, "False": False, "TRUE": True, "FALSE": False}
 _TAG = "tag:yaml.org,2002:"
@@ -77,10 +87,13 @@ class Structurer:
 
     ``dispatchers`` maps a :data:`DISPATCH` name to a function ``name -> params
     class or None`` plus the list of known names (for "unknown type" errors).
+    ``directory`` is the folder relative file paths resolve against (the scene's).
     """
 
-    def __init__(self, dispatchers: dict[str, tuple[Callable[[str], type | None], Callable[[], list[str]]]]):
+    def __init__(self, dispatchers: dict[str, tuple[Callable[[str], type | None], Callable[[], list[str]]]],
+                 directory: Path):
         self.dispatchers = dispatchers
+        self.directory = directory
         self.problems: list[Problem] = []
 
     def problem(self, node: yaml.Node, path: str, message: str) -> None:
@@ -147,6 +160,8 @@ class Structurer:
             if reason:
                 self.problem(value_node, join(path, name), reason)
                 ok = False
+            elif field.metadata.get(MUST_EXIST):  # a missing file is reported; the class-level checks still run
+                self._check_files(value_node, values[name], join(path, name))
         if not ok:
             raise Invalid
         try:
@@ -154,6 +169,17 @@ class Structurer:
         except (ValueError, TypeError) as exc:  # a class-level check (attrs validator)
             self.problem(node, path, str(exc.args[0]) if exc.args else str(exc))
             raise Invalid from None
+
+    def _check_files(self, node: yaml.Node, value: str | list[str] | None, path: str) -> None:
+        """Record a problem for each file ``value`` names that cannot be read."""
+        if isinstance(value, list):
+            assert isinstance(node, yaml.SequenceNode)  # structured as a list just now
+            for index, (child, item) in enumerate(zip(node.value, value, strict=True)):
+                self._check_files(child, item, join(path, index))
+            return
+        reason = check_file(value, self.directory) if value is not None else None
+        if reason:
+            self.problem(node, path, reason)
 
     def _unknown_key(self, key_node: yaml.Node, path: str, key: str, known: list[str]) -> None:
         hint = difflib.get_close_matches(key, known, n=1)
@@ -186,7 +212,22 @@ class Structurer:
             raise Invalid
         rest = yaml.MappingNode(node.tag, [(k, v) for k, v in node.value if getattr(k, "value", None) != "type"],
                                 node.start_mark, node.end_mark)
+        if hasattr(params_cls, VARIANT):
+            params_cls = self._variant(rest, params_cls, path)
         return Typed(name, self.structure_class(rest, params_cls, path))
+
+    def _variant(self, node: yaml.MappingNode, base: type, path: str) -> type:
+        """The class that validates this entry, from the ``base`` class's own fields (see :data:`VARIANT`)."""
+        own = {f.alias for f in attrs.fields(base) if f.init}
+        given = [(k, v) for k, v in node.value if getattr(k, "value", None) in own]
+        params = self.structure_class(yaml.MappingNode(node.tag, given, node.start_mark, node.end_mark), base, path)
+        try:
+            variant: type = getattr(base, VARIANT)(params, self.directory)
+        except ValueError as exc:
+            key, value = given[0] if given else (None, node)
+            self.problem(value, join(path, key.value) if key is not None else path, str(exc))
+            raise Invalid from None
+        return variant
 
     def _color(self, node: yaml.Node, path: str) -> Color:
         try:
@@ -218,7 +259,8 @@ class Structurer:
             got = f"a list of {len(node.value)}" if isinstance(node, yaml.SequenceNode) else describe(node)
             self.problem(node, path, f"expected a list of {len(args)} values, got {got}")
             raise Invalid
-        items = ((child, lambda n, p, tp=tp: self.structure(n, tp, p)) for child, tp in zip(node.value, args))
+        items = ((child, lambda n, p, tp=tp: self.structure(n, tp, p))
+                 for child, tp in zip(node.value, args, strict=True))
         return tuple(self._each(items, path))
 
     def _each(self, items: Any, path: str = "") -> list[Any]:

@@ -27,11 +27,11 @@ class QemuParams:
     image: str | None = setting(None, doc="a named boot image instead of iso/kernel/disk paths; "
                                 "'geos image pull NAME' installs it (docs/images.md)",
                                 choices=images.names())
-    iso: str | None = setting(None, doc="CD-ROM image to boot from (path)")
+    iso: str | None = setting(None, doc="CD-ROM image to boot from (path)", must_exist=True)
     disk: list[str] = setting(factory=list, doc="disk images, in order (paths); "
-                              "changes are discarded unless persistent is true")
-    kernel: str | None = setting(None, doc="Linux kernel to boot directly (path)")
-    initrd: str | None = setting(None, doc="initial ramdisk for kernel (path)")
+                              "changes are discarded unless persistent is true", must_exist=True)
+    kernel: str | None = setting(None, doc="Linux kernel to boot directly (path)", must_exist=True)
+    initrd: str | None = setting(None, doc="initial ramdisk for kernel (path)", must_exist=True)
     append: str | None = setting(None, doc="kernel command line (needs kernel)")
     memory: int = setting(256, doc="guest RAM in MiB", min=16, max=1048576)
     cpus: int = setting(1, doc="virtual CPUs", min=1, max=64)

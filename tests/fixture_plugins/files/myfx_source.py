@@ -1,6 +1,7 @@
 """A one-off plugin file that a scene loads by path: registers source type ``filesource``."""
 
 import attrs
+
 from geometry_os import api
 from geometry_os.plugins.pattern.source import PatternSource
 

@@ -1,6 +1,7 @@
 """Registers a frame source type ``entrytest`` (reusing the pattern source's code)."""
 
 import attrs
+
 from geometry_os import api
 from geometry_os.plugins.pattern.source import PatternSource
 
