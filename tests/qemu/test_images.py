@@ -120,6 +120,8 @@ def test_memtest_comes_from_debian():
 ], ids=["unknown", "with-iso-and-disk", "with-kernel", "too-little-memory"])
 def test_scene_errors(host, write_scene, source, error):
     path = write_scene(f"tiles:\n  - source: {source}\n")
+    for name in ("x.iso", "d.img", "k"):  # the media exist: only the clash is wrong
+        (path.parent / name).write_bytes(b"media")
     with pytest.raises(SceneError) as exc:
         load_scene(path, host)
     assert exc.value.lines == [f"{path}:2: {error}"]
