@@ -74,7 +74,13 @@ def colour_map(first: int, colours: int) -> bytes:
 # --------------------------------------------------------------------- ZRLE
 
 def _cpixels(pixels: np.ndarray) -> bytes:
+    """ZRLE CPIXELs: the pixel's three low bytes in memory order (B, G, R)."""
     return np.ascontiguousarray(pixels[..., :3]).tobytes()
+
+
+def _tpixels(pixels: np.ndarray) -> bytes:
+    """Tight TPIXELs: R, G, B."""
+    return np.ascontiguousarray(pixels[..., 2::-1]).tobytes()
 
 
 def _run_length(length: int) -> bytes:
@@ -87,7 +93,7 @@ def _runs(flat: np.ndarray) -> list[tuple[int, int]]:
     keys = flat[:, :3].astype(np.uint32) @ np.array([1, 256, 65536], dtype=np.uint32)
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     lengths = np.diff(np.r_[starts, len(keys)])
-    return list(zip(starts.tolist(), lengths.tolist()))
+    return list(zip(starts.tolist(), lengths.tolist(), strict=True))
 
 
 def zrle_tile(tile: np.ndarray, mode: str = "auto") -> bytes:
@@ -161,9 +167,10 @@ def compact_length(length: int) -> bytes:
 
 
 def gradient(image: np.ndarray) -> bytes:
-    """Tight's gradient filter of an (h, w, 4) image: (V - clamp(up + left - upleft)) mod 256, 3 bytes/pixel."""
+    """Tight's gradient filter of an (h, w, 4) BGRX image: (V - clamp(up + left - upleft)) mod 256 per
+    R, G, B component."""
     v = np.zeros((image.shape[0] + 1, image.shape[1] + 1, 3), dtype=np.int16)
-    v[1:, 1:] = image[..., :3]
+    v[1:, 1:] = image[..., 2::-1]
     predicted = np.clip(v[:-1, 1:] + v[1:, :-1] - v[:-1, :-1], 0, 255)
     return ((v[1:, 1:] - predicted) & 0xFF).astype(np.uint8).tobytes()
 
@@ -189,9 +196,9 @@ class TightEncoder:
         h, w = image.shape[:2]
         flat = image.reshape(-1, 4)
         if mode == "fill":
-            return bytes([0x80 | reset]) + _cpixels(flat[:1])
+            return bytes([0x80 | reset]) + _tpixels(flat[:1])
         if mode == "copy":
-            return bytes([reset]) + self._data(_cpixels(flat), 0)
+            return bytes([reset]) + self._data(_tpixels(flat), 0)
         if mode == "gradient":
             return bytes([0x70 | reset, 2]) + self._data(gradient(image), 3)
         colours, inverse = np.unique(flat[:, :3], axis=0, return_inverse=True)
@@ -202,7 +209,7 @@ class TightEncoder:
         else:
             indices = inverse.tobytes()
             stream = 2
-        head = bytes([(0x4 | stream) << 4 | reset, 1, len(colours) - 1]) + _cpixels(colours)
+        head = bytes([(0x4 | stream) << 4 | reset, 1, len(colours) - 1]) + _tpixels(colours)
         return head + self._data(indices, stream)
 
     def rect(self, x: int, y: int, image: np.ndarray, mode: str, reset: int = 0) -> bytes:

@@ -45,9 +45,10 @@ def run_handshake(server_bytes: bytes, password: str | None = None) -> tuple[obj
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("offered, answer", [(b"RFB 003.003\n", b"RFB 003.003\n"), (b"RFB 003.005\n", b"RFB 003.003\n"),
-                                             (b"RFB 003.007\n", b"RFB 003.007\n"), (b"RFB 003.008\n", b"RFB 003.008\n"),
-                                             (b"RFB 003.889\n", b"RFB 003.008\n"), (b"RFB 005.000\n", b"RFB 003.008\n")])
+@pytest.mark.parametrize("offered, answer", [
+    (b"RFB 003.003\n", b"RFB 003.003\n"), (b"RFB 003.005\n", b"RFB 003.003\n"), (b"RFB 003.007\n", b"RFB 003.007\n"),
+    (b"RFB 003.008\n", b"RFB 003.008\n"), (b"RFB 003.889\n", b"RFB 003.008\n"), (b"RFB 005.000\n", b"RFB 003.008\n"),
+])
 def test_versions_and_security_none(offered, answer):
     version = answer[4:].decode()
     if version.startswith("003.003"):
@@ -103,7 +104,7 @@ def test_silent_server_times_out():
     async def main() -> None:
         ours, theirs = socket.socketpair()
         client = RfbClient(api.FrameMailbox())
-        with pytest.raises(RfbError, match="no RFB handshake within 0.2 s"):
+        with pytest.raises(RfbError, match=r"no RFB handshake within 0\.2 s"):
             await client.start(ours, timeout=0.2)
         theirs.close()
     asyncio.run(main())
@@ -335,3 +336,12 @@ def test_only_pixel_encodings_can_be_chosen():
         RfbClient(api.FrameMailbox(), encodings=[Encoding.CURSOR])
     with pytest.raises(ValueError):
         RfbClient(api.FrameMailbox(), encodings=[])
+
+
+def test_close_during_a_message_ends_run_cleanly(scenario):
+    async def body(client, server, mailbox, task):
+        server.send(enc.update(enc.rect_header(0, 0, 64, 48, Encoding.RAW)) + b"\x00" * 100)  # a partial rect
+        await until(lambda: client.stats["RAW"] == 1, "the start of the rectangle")
+        client.close()
+        assert await asyncio.wait_for(task, 5) is None
+    scenario(body)

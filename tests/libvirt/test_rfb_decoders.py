@@ -15,12 +15,13 @@ from geometry_os.plugins.libvirt.rfb.tight import TightDecoder, read_compact_len
 from geometry_os.plugins.libvirt.rfb.zrle import ZrleDecoder, decode_tiles, max_decompressed
 from tests.libvirt import rfb_encoders as enc
 
-C0 = bytes([1, 2, 3])  # B, G, R on the wire
+C0 = bytes([1, 2, 3])  # three pixel bytes on the wire
 C1 = bytes([10, 20, 30])
 C2 = bytes([100, 110, 120])
 C3 = bytes([7, 8, 9])
 C4 = bytes([200, 201, 202])
-P0, P1, P2, P3, P4 = ([*c, 255] for c in (C0, C1, C2, C3, C4))
+P0, P1, P2, P3, P4 = ([*c, 255] for c in (C0, C1, C2, C3, C4))  # as ZRLE CPIXELs (B, G, R)
+T0, T1, T2, T3 = ([c[2], c[1], c[0], 255] for c in (C0, C1, C2, C3))  # as Tight TPIXELs (R, G, B)
 
 
 def blank(h: int, w: int) -> np.ndarray:
@@ -135,12 +136,12 @@ def test_zrle_round_trip(mode, size):
 # -------------------------------------------------------------------- Tight
 
 def test_tight_fill_and_short_copy():
-    out = blank(3, 4)
-    assert tight(TightDecoder(), b"\x80" + C2 + b"rest", out) == 4
-    assert (out == P2).all()
+    out = blank(3, 4)  # TPIXELs are R, G, B on the wire, whatever the pixel format's byte order
+    assert tight(TightDecoder(), b"\x80" + bytes([30, 20, 10]) + b"rest", out) == 4
+    assert (out == [10, 20, 30, 255]).all()
     out = blank(1, 2)  # 6 bytes of pixels: below 12, sent without zlib
     assert tight(TightDecoder(), b"\x00" + C0 + C1, out) == 0
-    assert out.tolist() == [[P0, P1]]
+    assert out.tolist() == [[T0, T1]]
 
 
 def test_tight_compressed_copy_with_compact_length():
@@ -148,16 +149,16 @@ def test_tight_compressed_copy_with_compact_length():
     compressed = sync_compress(pixels)
     out = blank(2, 2)
     tight(TightDecoder(), b"\x00" + bytes([len(compressed)]) + compressed, out)
-    assert out.tolist() == [[P0, P1], [P2, P3]]
+    assert out.tolist() == [[T0, T1], [T2, T3]]
 
 
 def test_tight_palettes():
     out = blank(2, 3)  # two colours: one bit per pixel, rows padded (stream 1, filter id follows)
     tight(TightDecoder(), bytes([0x50, 1, 1]) + C0 + C1 + bytes([0b10100000, 0b01000000]), out)
-    assert out.tolist() == [[P1, P0, P1], [P0, P1, P0]]
+    assert out.tolist() == [[T1, T0, T1], [T0, T1, T0]]
     out = blank(1, 4)  # three colours: a byte per pixel
     tight(TightDecoder(), bytes([0x60, 1, 2]) + C0 + C1 + C2 + bytes([2, 0, 1, 2]), out)
-    assert out.tolist() == [[P2, P0, P1, P2]]
+    assert out.tolist() == [[T2, T0, T1, T2]]
 
 
 def test_tight_gradient_filter():

@@ -152,9 +152,9 @@ class RfbClient:
         return server
 
     async def run(self) -> None:
-        """Read and apply server messages until the server closes the connection (then return).
-
-        Raises :class:`RfbError` on anything malformed; closes the connection either way.
+        """Read and apply server messages until the server closes the connection or :meth:`close` is
+        called (then return).  Raises :class:`RfbError` on anything malformed; closes the connection
+        either way.
         """
         reader = self._reader
         if reader is None:
@@ -167,7 +167,13 @@ class RfbClient:
                 except asyncio.IncompleteReadError:
                     log.debug("VNC server closed the connection")
                     return
+                except ConnectionError as exc:
+                    raise RfbError(f"connection lost ({exc.strerror or type(exc).__name__})") from None
                 await self._message(kind, reader)
+        except RfbError:
+            if self._closed:  # close() was called: the cut-off message is ours, not the server's fault
+                return
+            raise
         finally:
             self.close()
 

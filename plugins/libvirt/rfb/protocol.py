@@ -101,6 +101,8 @@ async def read_exactly(reader: asyncio.StreamReader, count: int, what: str) -> b
         return await reader.readexactly(count)
     except asyncio.IncompleteReadError as short:
         raise RfbError(f"connection closed in {what} ({len(short.partial)} of {count} bytes)") from None
+    except ConnectionError as exc:  # reset by the peer, or our write hit a closed socket
+        raise RfbError(f"connection lost in {what} ({exc.strerror or type(exc).__name__})") from None
 
 
 def check_size(width: int, height: int, what: str) -> None:

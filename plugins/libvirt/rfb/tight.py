@@ -5,7 +5,8 @@ streams 0-3, its high four bits say fill (8), JPEG (9), PNG (10) or basic (0-7,
 with the stream number in bits 4-5 and "a filter id follows" in bit 6).  Basic data
 of fewer than 12 bytes is sent as is, longer data as a compact length (1-3 bytes)
 and that many bytes of the chosen zlib stream.  Pixels are TPIXELs: for our pixel
-format the three bytes B, G, R.
+format three bytes in the order R, G, B (unlike ZRLE's CPIXELs, which keep the pixel
+format's byte order; a grey-only text screen does not show the difference).
 
 JPEG and PNG are never sent to us: a server may only use them after the client
 advertised a JPEG quality level or the tight-png encoding, and we advertise neither.
@@ -18,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, cpixels_to_bgrx, read_exactly
+from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, read_exactly
 from .zrle import unpack_indices
 
 STREAMS = 4
@@ -45,7 +46,7 @@ class TightDecoder:
                 self._streams[stream] = zlib.decompressobj()
         kind = control >> 4
         if kind == _FILL:
-            out[:] = cpixels_to_bgrx(await read_exactly(reader, BYTES_PER_CPIXEL, "Tight fill colour"), 0, 1)[0]
+            out[:] = tpixels_to_bgrx(await read_exactly(reader, BYTES_PER_CPIXEL, "Tight fill colour"), 1)[0]
         elif kind in (_JPEG, _PNG):
             raise RfbError(f"Tight: {'JPEG' if kind == _JPEG else 'PNG'} rectangle, which this client never asked for")
         elif kind > _PNG:
@@ -59,17 +60,17 @@ class TightDecoder:
         filter_id = (await read_exactly(reader, 1, "Tight filter id"))[0] if has_filter else _FILTER_COPY
         if filter_id == _FILTER_PALETTE:
             colours = (await read_exactly(reader, 1, "Tight palette size"))[0] + 1
-            palette = cpixels_to_bgrx(await read_exactly(reader, colours * BYTES_PER_CPIXEL, "Tight palette"),
-                                      0, colours)
+            palette = tpixels_to_bgrx(await read_exactly(reader, colours * BYTES_PER_CPIXEL, "Tight palette"),
+                                      colours)
             size = (width + 7) // 8 * height if colours == 2 else pixels
             data = await self._data(reader, size, stream)
             write_palette(data, palette, out)
         elif filter_id in (_FILTER_COPY, _FILTER_GRADIENT):
             data = await self._data(reader, pixels * BYTES_PER_CPIXEL, stream)
             if filter_id == _FILTER_COPY:
-                out[:] = cpixels_to_bgrx(data, 0, pixels).reshape(height, width, 4)
+                out[:] = tpixels_to_bgrx(data, pixels).reshape(height, width, 4)
             else:
-                out[..., :3] = ungradient(np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3))
+                out[..., 2::-1] = ungradient(np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3))
                 out[..., 3] = OPAQUE
         else:
             raise RfbError(f"Tight: filter {filter_id} is not defined")
@@ -89,6 +90,14 @@ class TightDecoder:
             more = " or more" if inflater.unconsumed_tail else ""
             raise RfbError(f"Tight: stream {stream} gave {len(data)}{more} bytes where {size} were expected")
         return data
+
+
+def tpixels_to_bgrx(data: bytes, count: int) -> np.ndarray:
+    """``count`` TPIXELs (R, G, B) at the start of ``data`` as a ``(count, 4)`` BGRX array (X opaque)."""
+    out = np.empty((count, 4), dtype=np.uint8)
+    out[:, 2::-1] = np.frombuffer(data, dtype=np.uint8, count=count * 3).reshape(count, 3)
+    out[:, 3] = OPAQUE
+    return out
 
 
 async def read_compact_length(reader: asyncio.StreamReader) -> int:
@@ -116,7 +125,7 @@ def write_palette(data: bytes, palette: np.ndarray, out: np.ndarray) -> None:
 
 
 def ungradient(diffs: np.ndarray) -> np.ndarray:
-    """Undo Tight's gradient filter on ``(h, w, 3)`` differences; returns the pixels.
+    """Undo Tight's gradient filter on ``(h, w, 3)`` differences; returns the pixels (R, G, B).
 
     Each pixel was sent as ``(V - P) mod 256`` with ``P = clamp(V[up] + V[left] -
     V[up-left], 0, 255)`` per component (zero outside the image).  A pixel needs its
