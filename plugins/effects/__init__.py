@@ -10,6 +10,7 @@ from geometry_os import api
 from geometry_os.plugins.effects.bio import BioParams, bio_uniforms
 from geometry_os.plugins.effects.crt import CrtParams
 from geometry_os.plugins.effects.screen_pass import ScreenPassLayer
+from geometry_os.plugins.effects.slang.effect import SlangParams, slang_passes
 
 HERE = Path(str(resources.files(__package__)))
 
@@ -22,6 +23,9 @@ def register_effects() -> list[api.EffectType]:
         api.EffectType("bio", BioParams, "tile", HERE / "bio.glsl",
                    "Biological coupling: the tile's brightness pulses like a heartbeat whose rate and depth "
                    "follow its VM's CPU load.", per_tile=bio_uniforms),
+        api.EffectType("slang", SlangParams, "tile", passes=slang_passes,
+                       description="A RetroArch shader preset (`.slangp`) on every tile: multi-pass CRT and other "
+                                   "shaders from the slang-shaders collection. See docs/effects.md."),
     ]
 
 

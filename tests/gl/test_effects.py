@@ -108,7 +108,7 @@ def beats(series: list[float]) -> int:
     """Local maxima that stand clearly above the series' floor."""
     floor, top = min(series), max(series)
     threshold = floor + 0.8 * (top - floor)  # the main beat, not its weaker echo
-    return sum(1 for a, b, c in zip(series, series[1:], series[2:]) if b > a and b >= c and b > threshold)
+    return sum(1 for a, b, c in zip(series, series[1:], series[2:], strict=False) if b > a and b >= c and b > threshold)
 
 
 def test_bio_pulse_follows_the_cpu_load(render_scene):

@@ -120,7 +120,7 @@ def compile_preset(preset: Preset, glsl_version: int = 330) -> CompiledPreset:
         raise SlangError(f"{preset.path}: GLSL {glsl_version} is not a target (choose from {GLSL_VERSIONS})")
     sources = [preprocess(spec.shader) for spec in preset.passes]
     aliases = _aliases(preset, sources)
-    parameters = _parameters(sources)
+    parameters, values = _parameters(preset, sources)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         # A shader used by several passes is compiled once.
         jobs: dict[tuple[str, str, tuple[Path, ...]], Future[StageOutput]] = {}
@@ -140,10 +140,6 @@ def compile_preset(preset: Preset, glsl_version: int = 330) -> CompiledPreset:
                                                               for m in b.members if m.texture]
     history = max((r.index for r in refs if r and r.kind is TextureKind.ORIGINAL_HISTORY), default=0)
     feedback = frozenset(r.index for r in refs if r and r.kind is TextureKind.PASS_FEEDBACK)
-    values = {p.id: preset.parameters.get(p.id, p.initial) for p in parameters}
-    for unknown in sorted(set(preset.parameters) - set(values)):
-        _log.warning("%s: %s = %g sets no parameter of any pass (ignored, as RetroArch does)", preset.path, unknown,
-                     preset.parameters[unknown])
     return CompiledPreset(preset, passes, parameters, values, glsl_version, history, feedback)
 
 
@@ -165,15 +161,27 @@ def _aliases(preset: Preset, sources: list[ShaderSource]) -> dict[str, int]:
     return aliases
 
 
-def _parameters(sources: list[ShaderSource]) -> tuple[Parameter, ...]:
-    """All passes' parameters; RetroArch shares one value per id, so declarations must agree."""
+def preset_parameters(preset: Preset) -> tuple[tuple[Parameter, ...], dict[str, float]]:
+    """The parameters of every pass and their starting values, without compiling anything
+    (the shaders are only preprocessed): what a scene may set."""
+    return _parameters(preset, [preprocess(spec.shader) for spec in preset.passes])
+
+
+def _parameters(preset: Preset, sources: list[ShaderSource]) -> tuple[tuple[Parameter, ...], dict[str, float]]:
+    """All passes' parameters (RetroArch shares one value per id, so declarations must
+    agree) and their starting values, the preset's overrides applied."""
     found: dict[str, tuple[Parameter, Path]] = {}
     for source in sources:
         for parameter in source.parameters:
             known = found.setdefault(parameter.id, (parameter, source.path))
             if known[0] != parameter:
                 raise SlangError(f"{source.path}: parameter {parameter.id!r} is declared differently in {known[1]}")
-    return tuple(p for p, _ in found.values())
+    parameters = tuple(p for p, _ in found.values())
+    values = {p.id: preset.parameters.get(p.id, p.initial) for p in parameters}
+    for unknown in sorted(set(preset.parameters) - set(values)):
+        _log.warning("%s: %s = %g sets no parameter of any pass (ignored, as RetroArch does)", preset.path, unknown,
+                     preset.parameters[unknown])
+    return parameters, values
 
 
 def _compiled_pass(spec: PassSpec, source: ShaderSource, outputs: dict[str, StageOutput],

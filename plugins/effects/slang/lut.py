@@ -5,25 +5,19 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from geometry_os import api
 from geometry_os.plugins.effects.slang.errors import SlangError
 from geometry_os.plugins.effects.slang.preset import LutSpec
-
-#: Larger images are refused rather than decoded (a LUT is a small table).
-MAX_PIXELS = 16384 * 16384
 
 
 def load_lut(spec: LutSpec) -> NDArray[np.uint8]:
     """The image of ``spec`` as an (height, width, 4) uint8 array, row 0 at the top.
 
     RetroArch uploads LUTs top row first, the same way as pass inputs, so a shader's
-    TexCoord (0, 0) is the image's top-left pixel.
+    TexCoord (0, 0) is the image's top-left pixel.  The renderer reads them the same way
+    (``api.Lut``); this is for checking a preset's textures without a GL context.
     """
-    from PIL import Image, UnidentifiedImageError  # Pillow: pyglet's pure-Python PNG decoder is far too slow
-
     try:
-        with Image.open(spec.path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise SlangError(f"{spec.path}: texture {spec.name} is {image.width}x{image.height}, too large")
-            return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
-        raise SlangError(f"{spec.path}: cannot decode texture {spec.name}: {exc}") from None
+        return api.read_image(spec.path)
+    except ValueError as exc:
+        raise SlangError(f"{exc} (texture {spec.name})") from None

@@ -105,12 +105,14 @@ class LutSpec:
 
 @frozen
 class Preset:
-    """A whole preset; ``parameters`` are the overrides it sets (id -> value)."""
+    """A whole preset; ``parameters`` are the overrides it sets (id -> value); ``files`` every
+    preset file read (itself and what it references)."""
 
     path: Path
     passes: tuple[PassSpec, ...]
     luts: tuple[LutSpec, ...]
     parameters: dict[str, float]
+    files: tuple[Path, ...] = ()
 
 
 def load_preset(path: Path | str) -> Preset:
@@ -123,7 +125,8 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries = read_entries(path)
+        self.files: list[Path] = []
+        self.entries = read_entries(path, self.files)
         self.used: set[str] = set()
 
     def get(self, key: str, parse: Callable[[Entry], T], default: T) -> T:
@@ -152,7 +155,7 @@ class _Reader:
                 raise self.entries["textures"].error(f"texture {lut.name!r} has the name of pass "
                                                      f"{aliases[lut.name]}'s alias")
         self.get("parameters", _names, list[str]())  # RetroArch writes the list it saved; the values are their own keys
-        return Preset(self.path, passes, luts, self.overrides(count))
+        return Preset(self.path, passes, luts, self.overrides(count), tuple(dict.fromkeys(self.files)))
 
     def pass_spec(self, i: int, last: bool, count_entry: Entry) -> PassSpec:
         shader = self.entries.get(f"shader{i}")

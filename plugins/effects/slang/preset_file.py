@@ -44,12 +44,15 @@ def beside(file: Path, name: str) -> Path:
     return Path(os.path.normpath(file.parent / name))
 
 
-def read_entries(path: Path) -> dict[str, Entry]:
-    """All entries of the preset at ``path``, references followed, local keys winning."""
-    return _read(path, (), None)
+def read_entries(path: Path, files: list[Path] | None = None) -> dict[str, Entry]:
+    """All entries of the preset at ``path``, references followed, local keys winning.
+
+    ``files`` gets every preset file read (``path`` and what it references), for hot reload.
+    """
+    return _read(path, (), None, files if files is not None else [])
 
 
-def _read(path: Path, chain: tuple[Path, ...], origin: str | None) -> dict[str, Entry]:
+def _read(path: Path, chain: tuple[Path, ...], origin: str | None, files: list[Path]) -> dict[str, Entry]:
     where = origin or str(path)
     if len(chain) > MAX_REFERENCE_DEPTH:
         raise SlangError(f"{where}: #reference nesting is deeper than {MAX_REFERENCE_DEPTH}")
@@ -60,6 +63,7 @@ def _read(path: Path, chain: tuple[Path, ...], origin: str | None) -> dict[str, 
     if real in chain:
         cycle = " -> ".join(p.name for p in (*chain[chain.index(real):], real))
         raise SlangError(f"{where}: #reference cycle: {cycle}")
+    files.append(path)
     text = _read_text(path, where)
     referenced: dict[str, Entry] = {}
     local: dict[str, Entry] = {}
@@ -72,7 +76,7 @@ def _read(path: Path, chain: tuple[Path, ...], origin: str | None) -> dict[str, 
             target = _value(reference.group(1), path, number, "#reference")
             if not target:
                 raise SlangError.at(path, number, "#reference needs a file name")
-            referenced.update(_read(beside(path, target), (*chain, real), f"{path}:{number}"))
+            referenced.update(_read(beside(path, target), (*chain, real), f"{path}:{number}", files))
         elif _INCLUDE.match(line):
             raise SlangError.at(path, number, "#include is not supported in presets (use #reference)")
         elif line.startswith("#"):
