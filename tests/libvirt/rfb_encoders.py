@@ -102,9 +102,10 @@ def zrle_tile(tile: np.ndarray, mode: str = "auto") -> bytes:
     flat = tile.reshape(-1, 4)
     colours, inverse = np.unique(flat[:, :3], axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    if mode == "auto":
+    if mode == "auto":  # what a server would pick: the first that fits (raw when runs do not pay)
         mode = ("solid" if len(colours) == 1 else "packed" if len(colours) <= 16
-                else "palette_rle" if len(colours) <= 127 else "plain_rle")
+                else "palette_rle" if len(colours) <= 127
+                else "plain_rle" if len(_runs(flat)) * 4 < tw * th * 3 else "raw")
     if mode == "raw":
         return b"\x00" + _cpixels(flat)
     if mode == "solid":

@@ -123,6 +123,15 @@ def cpixels_to_bgrx(data: bytes | memoryview, offset: int, count: int) -> np.nda
     return out
 
 
+def paint(out: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> None:
+    """``out[y, x] = palette[indices[y, x]]`` for an (h, w, 4) ``out`` and a (n, 4) BGRX ``palette``.
+
+    Done on whole 4-byte pixels (uint32 views) with ``take``: gathering one element per pixel
+    was 3.5x faster than gathering four bytes, ``take`` 2x faster again than indexing.
+    """
+    out.view(np.uint32)[..., 0] = palette.view(np.uint32)[:, 0].take(indices)
+
+
 def describe_encoding(value: int) -> str:
     try:
         return f"{Encoding(value).name} ({value})"

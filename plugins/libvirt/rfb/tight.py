@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, read_exactly
+from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, paint, read_exactly
 from .zrle import unpack_indices
 
 STREAMS = 4
@@ -121,7 +121,7 @@ def write_palette(data: bytes, palette: np.ndarray, out: np.ndarray) -> None:
         indices = np.frombuffer(data, dtype=np.uint8).reshape(height, width)
     if indices.size and int(indices.max()) >= len(palette):
         raise RfbError(f"Tight: palette index {int(indices.max())} with {len(palette)} colours")
-    out[:] = palette[indices]
+    paint(out, palette, indices)
 
 
 def ungradient(diffs: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, cpixels_to_bgrx
+from .protocol import BYTES_PER_CPIXEL, OPAQUE, RfbError, cpixels_to_bgrx, paint
 
 TILE = 64
 _SOLID = 1
@@ -117,16 +117,24 @@ def _packed_palette(data: bytes, pos: int, tile: np.ndarray, size: int) -> int:
     indices = unpack_indices(rows, bits)[:, :tw]
     if int(indices.max()) >= size:
         raise RfbError(f"ZRLE: palette index {int(indices.max())} in a {size}-colour tile")
-    tile[:] = palette[indices]
+    paint(tile, palette, indices)
     return pos + row_bytes * th
+
+
+def _unpack_table(bits: int) -> np.ndarray:
+    """For each byte value, its ``8 // bits`` packed values, most significant first."""
+    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
+    return (np.arange(256, dtype=np.uint8)[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+
+
+_UNPACK = {2: _unpack_table(2), 4: _unpack_table(4)}  # a table look-up beats shifting every byte
 
 
 def unpack_indices(rows: np.ndarray, bits: int) -> np.ndarray:
     """Packed ``bits``-wide values, most significant first, of each byte row: (h, row_bytes * 8 // bits)."""
     if bits == 1:
         return np.unpackbits(rows, axis=1)
-    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
-    return ((rows[:, :, None] >> shifts) & ((1 << bits) - 1)).reshape(rows.shape[0], -1)
+    return _UNPACK[bits][rows].reshape(rows.shape[0], -1)
 
 
 def _run_length(data: bytes, pos: int) -> tuple[int, int]:
@@ -163,7 +171,7 @@ def _plain_rle(data: bytes, pos: int, tile: np.ndarray) -> int:
     colours = np.empty((len(starts), 4), dtype=np.uint8)
     colours[:, :3] = raw[offsets]
     colours[:, 3] = OPAQUE
-    tile[:] = np.repeat(colours, lengths, axis=0).reshape(th, tw, 4)
+    paint(tile, colours, np.repeat(np.arange(len(lengths)), lengths).reshape(th, tw))
     return pos
 
 
@@ -193,5 +201,5 @@ def _palette_rle(data: bytes, pos: int, tile: np.ndarray, size: int) -> int:
         filled += length
     if filled != total:
         raise RfbError(f"ZRLE: runs cover {filled} pixels of a {tw}x{th} tile")
-    tile[:] = np.repeat(palette[np.asarray(indices, dtype=np.intp)], lengths, axis=0).reshape(th, tw, 4)
+    paint(tile, palette, np.repeat(np.asarray(indices, dtype=np.intp), lengths).reshape(th, tw))
     return pos
