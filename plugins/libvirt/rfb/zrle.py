@@ -134,7 +134,8 @@ def unpack_indices(rows: np.ndarray, bits: int) -> np.ndarray:
     """Packed ``bits``-wide values, most significant first, of each byte row: (h, row_bytes * 8 // bits)."""
     if bits == 1:
         return np.unpackbits(rows, axis=1)
-    return _UNPACK[bits][rows].reshape(rows.shape[0], -1)
+    unpacked: np.ndarray = _UNPACK[bits][rows]
+    return unpacked.reshape(rows.shape[0], -1)
 
 
 def _run_length(data: bytes, pos: int) -> tuple[int, int]:
