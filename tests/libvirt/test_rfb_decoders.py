@@ -121,13 +121,14 @@ def test_zrle_stream_lasts_the_connection_and_bounds_are_enforced():
         ZrleDecoder().decode(bomb, out)
 
 
-@pytest.mark.parametrize("mode", ["raw", "packed", "plain_rle", "palette_rle", "auto"])
-@pytest.mark.parametrize("size", [(1, 1), (64, 64), (70, 130), (3, 200)])
+@pytest.mark.parametrize("mode, size", [
+    (mode, size) for mode in ("raw", "packed", "plain_rle", "palette_rle", "auto")
+    for size in ((1, 1), (64, 64), (70, 130), (3, 200))
+    if not (size == (1, 1) and mode in ("packed", "palette_rle"))  # one pixel is one colour: a solid tile
+])
 def test_zrle_round_trip(mode, size):
     rng = np.random.default_rng(sum(size))
     image = enc.random_image(rng, *size, colours=None if mode in ("raw", "plain_rle") else 9)
-    if mode in ("packed", "palette_rle") and len(np.unique(image.reshape(-1, 4), axis=0)) < 2:
-        pytest.skip("one colour is a solid tile, not a palette")
     out = blank(*size)
     ZrleDecoder().decode(enc.ZrleEncoder().compress(enc.zrle_tiles(image, mode))[4:], out)
     assert np.array_equal(out, image)
