@@ -47,7 +47,7 @@ def setting(
     return attrs.field(default=default, metadata=metadata)
 
 
-def check_value(field: attrs.Attribute, value: Any) -> str | None:
+def check_value(field: attrs.Attribute[Any], value: Any) -> str | None:
     """The reason ``value`` breaks ``field``'s bounds or choices, or None if it fits."""
     meta = field.metadata
     choices = meta.get(CHOICES)

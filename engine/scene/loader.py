@@ -77,7 +77,7 @@ def load_scene(path: Path | str, host: PluginHost) -> Scene:
         "effects": _params_lookup(host.registry.effects),
     }, directory)
     _load_scene_plugins(root, directory, host, structurer)
-    scene = None
+    scene: Scene | None = None
     try:
         scene = structurer.structure_class(root, Scene, "")
     except Invalid:

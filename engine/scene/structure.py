@@ -79,7 +79,7 @@ def describe(node: yaml.Node) -> str:
         return f"the string {node.value!r}"
     if node.tag == _TAG + "null":
         return "nothing (null)"
-    return node.value
+    return str(node.value)
 
 
 class Structurer:
@@ -187,12 +187,12 @@ class Structurer:
         self.problem(key_node, join(path, key), f"unknown field{suggestion}")
 
     # ------------------------------------------------------------- dispatch
-    def _dispatch(self, node: yaml.Node, field: attrs.Attribute, tp: Any, path: str) -> Any:
+    def _dispatch(self, node: yaml.Node, field: attrs.Attribute[Any], tp: Any, path: str) -> Any:
         if typing.get_origin(tp) is list:
             return self._list(node, None, path, item=lambda n, p: self._typed(n, field, p))
         return self._typed(node, field, path)
 
-    def _typed(self, node: yaml.Node, field: attrs.Attribute, path: str) -> Typed:
+    def _typed(self, node: yaml.Node, field: attrs.Attribute[Any], path: str) -> Typed:
         lookup, known = self.dispatchers[field.metadata[DISPATCH]]
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, path, f"expected a mapping with a 'type', got {describe(node)}")
