@@ -56,7 +56,6 @@ from .protocol import (
     RfbError,
     ServerMsg,
     check_size,
-    describe_encoding,
     read_exactly,
     s32,
     u16,
@@ -319,7 +318,7 @@ class RfbClient:
         assert fb is not None  # set in start
         height, width = fb.shape[:2]
         if x + w > width or y + h > height:
-            raise RfbError(f"{describe_encoding(encoding)} rectangle {w}x{h} at {x},{y} is outside the "
+            raise RfbError(f"{Encoding(encoding).name} ({encoding}) rectangle {w}x{h} at {x},{y} is outside the "
                            f"{width}x{height} framebuffer")
         out = fb[y:y + h, x:x + w]
         if encoding == Encoding.RAW:

@@ -131,9 +131,3 @@ def paint(out: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> None:
     """
     out.view(np.uint32)[..., 0] = palette.view(np.uint32)[:, 0].take(indices)
 
-
-def describe_encoding(value: int) -> str:
-    try:
-        return f"{Encoding(value).name} ({value})"
-    except ValueError:
-        return f"unknown encoding {value}"
