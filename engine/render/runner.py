@@ -84,7 +84,7 @@ class ChainRunner:
         self.frame = 0
         self.draws = 0  # passes drawn (tests, benchmarks)
         self._generation = -1
-        self._buffers: list[int] = []
+        self._buffers: dict[int, int] = {}  # binding point -> uniform buffer
         self._copy: ReloadableProgram | None = None
         self._black: RenderTarget | None = None  # what a feedback not drawn yet reads (transparent black)
         self._scissor = False
@@ -294,13 +294,15 @@ class ChainRunner:
         return max(1, round(width * shrink)), max(1, round(height * shrink))
 
     def _fill_buffer(self, binding: int, data: bytes) -> None:
-        while len(self._buffers) <= binding:
+        """Upload a uniform block's bytes into the buffer of its binding point, and bind it there."""
+        buffer = self._buffers.get(binding)
+        if buffer is None:
             handle = gl.GLuint()
             gl.glGenBuffers(1, ctypes.byref(handle))
-            self._buffers.append(handle.value)
-        gl.glBindBuffer(gl.GL_UNIFORM_BUFFER, self._buffers[binding])
+            buffer = self._buffers[binding] = handle.value
+        gl.glBindBuffer(gl.GL_UNIFORM_BUFFER, buffer)
         gl.glBufferData(gl.GL_UNIFORM_BUFFER, len(data), data, gl.GL_STREAM_DRAW)
-        gl.glBindBufferBase(gl.GL_UNIFORM_BUFFER, binding, self._buffers[binding])
+        gl.glBindBufferBase(gl.GL_UNIFORM_BUFFER, binding, buffer)
 
     def delete(self) -> None:
         """Release every GL object, the chain's programs included (the shell is closing)."""
@@ -312,7 +314,7 @@ class ChainRunner:
             self._copy.program.delete()
         if self._black is not None:
             self._black.delete()
-        for buffer in self._buffers:
+        for buffer in self._buffers.values():
             gl.glDeleteBuffers(1, ctypes.byref(gl.GLuint(buffer)))
         gl.glDeleteBuffers(1, ctypes.byref(gl.GLuint(self._vbo)))
         gl.glDeleteVertexArrays(1, ctypes.byref(gl.GLuint(self._vao)))

@@ -346,10 +346,15 @@ def _animated(effect: Any, shaders: list[Path]) -> bool:
     return False
 
 
+#: Program passes' uniform blocks use binding points from here up: pyglet keeps its own
+#: (the window matrices its text and shapes read) at the low ones.
+BLOCK_BINDING_BASE = 16
+
+
 def bind_blocks(program_id: int, compiled: CompiledPass, blocks: Sequence[tuple[Sequence[str], bytes]],
                 buffers: Callable[[int, bytes], None]) -> None:
-    """Bind each uniform block of a program pass to binding point ``i`` and fill it."""
-    for binding, (names, data) in enumerate(blocks):
+    """Bind each uniform block of a program pass to its binding point and fill it."""
+    for binding, (names, data) in enumerate(blocks, start=BLOCK_BINDING_BASE):
         for name in names:
             if name not in compiled.block_bindings:
                 index = gl.glGetUniformBlockIndex(program_id, name.encode())
