@@ -8,7 +8,7 @@ from pathlib import Path
 
 from geometry_os import api
 from geometry_os.plugins.effects.bio import BioParams, bio_uniforms
-from geometry_os.plugins.effects.crt import CrtParams
+from geometry_os.plugins.effects.crt import CrtParams, crt_passes
 from geometry_os.plugins.effects.screen_pass import ScreenPassLayer
 from geometry_os.plugins.effects.slang.effect import SlangParams, slang_passes
 
@@ -18,8 +18,9 @@ HERE = Path(str(resources.files(__package__)))
 @api.hookimpl
 def register_effects() -> list[api.EffectType]:
     return [
-        api.EffectType("crt", CrtParams, "tile", HERE / "crt.glsl",
-                   "A cathode-ray tube look: scanlines, curvature, vignette, colour fringes, phosphor mask, glow."),
+        api.EffectType("crt", CrtParams, "tile", passes=crt_passes,
+                       description="A cathode-ray tube look: scanlines, curvature, vignette, colour fringes, phosphor "
+                                   "mask, glow; `quality: high` adds a wide bloom and phosphor persistence."),
         api.EffectType("bio", BioParams, "tile", HERE / "bio.glsl",
                    "Biological coupling: the tile's brightness pulses like a heartbeat whose rate and depth "
                    "follow its VM's CPU load.", per_tile=bio_uniforms),

@@ -1,5 +1,15 @@
 // crt: a cathode-ray tube look, applied inside each tile's pass.
 // Uniforms u_crt_<param> are declared by the renderer from CrtParams.
+//
+// quality "fast" runs this file alone: one pass, the glow a four-tap blur.  quality "high"
+// runs crt_high.glsl, which includes this file with CRT_HIGH defined: the picture then
+// comes from the "persist" pass (phosphor persistence, its own feedback) and the glow from
+// the "bloom" pass (a separable blur of the bright parts at half size).
+#ifdef CRT_HIGH
+#define CRT_PICTURE u_pass_persist
+#else
+#define CRT_PICTURE u_frame
+#endif
 
 vec2 crt_warp(vec2 uv) {
     // barrel distortion: each axis bulges by the square of the other one
@@ -8,22 +18,34 @@ vec2 crt_warp(vec2 uv) {
     return c * 0.5 + 0.5;
 }
 
+vec3 crt_glow(vec2 w, vec2 texel) {
+#ifdef CRT_HIGH
+    return texture(u_pass_bloom, w).rgb * 1.5;
+#else
+    vec3 blur = texture(u_frame, w + vec2(2.0, 0.0) * texel).rgb + texture(u_frame, w - vec2(2.0, 0.0) * texel).rgb
+              + texture(u_frame, w + vec2(0.0, 2.0) * texel).rgb + texture(u_frame, w - vec2(0.0, 2.0) * texel).rgb;
+    return max(blur * 0.25 - 0.4, 0.0);
+#endif
+}
+
 vec4 effect_crt(vec4 color, vec2 uv) {
     vec2 texel = 1.0 / u_frame_size;
     vec2 w = u_crt_curvature > 0.0 ? crt_warp(uv) : uv;
     if (w.x < 0.0 || w.x > 1.0 || w.y < 0.0 || w.y > 1.0) {
         return vec4(0.0, 0.0, 0.0, 1.0);
     }
+#ifdef CRT_HIGH
+    vec3 rgb = texture(CRT_PICTURE, w).rgb;
+#else
     vec3 rgb = (u_crt_curvature > 0.0 || u_crt_aberration > 0.0) ? texture(u_frame, w).rgb : color.rgb;
+#endif
     if (u_crt_aberration > 0.0) {
         vec2 shift = vec2(u_crt_aberration * texel.x, 0.0);
-        rgb.r = texture(u_frame, w + shift).r;
-        rgb.b = texture(u_frame, w - shift).b;
+        rgb.r = texture(CRT_PICTURE, w + shift).r;
+        rgb.b = texture(CRT_PICTURE, w - shift).b;
     }
     if (u_crt_glow > 0.0) {
-        vec3 blur = texture(u_frame, w + vec2(2.0, 0.0) * texel).rgb + texture(u_frame, w - vec2(2.0, 0.0) * texel).rgb
-                  + texture(u_frame, w + vec2(0.0, 2.0) * texel).rgb + texture(u_frame, w - vec2(0.0, 2.0) * texel).rgb;
-        rgb += u_crt_glow * max(blur * 0.25 - 0.4, 0.0);
+        rgb += u_crt_glow * crt_glow(w, texel);
     }
     // scanlines follow guest pixel rows; they fade out when a tile is drawn smaller
     // than its guest screen (minified rows would only make moire)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from geometry_os.plugins.tiles.layer import TilesLayer
 from geometry_os.render.effects import ParamError
 from tests.gl.test_render import wait_for_texture
 
 pytestmark = pytest.mark.gl
 
-OFF = "scanlines: 0, curvature: 0, vignette: 0, aberration: 0, mask: 0, glow: 0"
+OFF = "scanlines: 0, curvature: 0, vignette: 0, aberration: 0, mask: 0, glow: 0, quality: fast, persistence: 0"
 SCENE = """
 window: {width: 800, height: 600}
 camera: {x: 400, y: 300, zoom: 1, fit: false}
@@ -24,7 +25,7 @@ effects:
 def crt(render_scene, **params):
     settings = OFF
     for name, value in params.items():
-        settings = settings.replace(f"{name}: 0", f"{name}: {value}")
+        settings = settings.replace(f"{name}: {'fast' if name == 'quality' else 0}", f"{name}: {value}")
     shell = render_scene(SCENE.replace("PARAMS", settings))
     wait_for_texture(render_scene, shell)
     return shell, shell.screenshot().astype(np.int16)
@@ -123,3 +124,51 @@ def test_bio_pulse_follows_the_cpu_load(render_scene):
     assert 4 <= beats(busy) <= 6
     assert (max(busy) - min(busy)) / max(busy) > 0.3
     assert (max(idle) - min(idle)) / max(idle) < 0.07
+
+
+def test_quality_fast_is_one_pass_and_high_is_four(render_scene):
+    for quality, passes in (("fast", 1), ("high", 4)):
+        shell, _ = crt(render_scene, quality=quality)
+        runner = next(layer for _, layer in shell.layers if isinstance(layer, TilesLayer)).runner
+        before = runner.draws
+        shell.redraw()
+        render_scene.frames(shell, 1)
+        assert runner.draws - before == passes
+
+
+def test_high_quality_with_every_parameter_off_is_the_plain_image(render_scene):
+    _, image = crt(render_scene, quality="high")
+    _, plain = crt(render_scene)
+    assert np.abs(image - plain).max() <= 1
+
+
+def test_high_quality_phosphors_fade_by_the_persistence(render_scene):
+    shell, _ = crt(render_scene, quality="high", persistence=0.5)
+    guest = shell.tiles[0]
+    guest.ctx.mailbox.publish(np.full((480, 640, 4), 255, np.uint8))
+    render_scene.frames(shell, 2)
+    assert shell.screenshot()[240, 320, 0] == 255
+    guest.ctx.mailbox.publish(np.zeros((480, 640, 4), np.uint8))
+    levels = []
+    for _ in range(5):
+        render_scene.frames(shell, 1)
+        levels.append(int(shell.screenshot()[240, 320, 0]))
+    assert all(abs(level - 255 * 0.5 ** (n + 1)) <= 1 for n, level in enumerate(levels)), levels
+
+
+def test_high_quality_bloom_spreads_further_than_the_fast_glow(render_scene):
+    square = np.zeros((480, 640, 4), np.uint8)
+    square[220:260, 300:340] = 255  # a white square on black
+    lit = {}
+    for quality in ("fast", "high"):
+        shell, _ = crt(render_scene, glow=1.0, quality=quality)
+        shell.tiles[0].ctx.mailbox.publish(square)
+        render_scene.frames(shell, 2)
+        lit[quality] = shell.screenshot()[..., :3].astype(np.int16)
+    for image in lit.values():
+        assert (image[220:260, 300:340] == 255).all() and (image[:100, :640] == 0).all()
+    # the four-tap glow lights only dark pixels among bright ones (grid lines), not beyond an
+    # edge; the bloom (9 taps at half size) spreads a few pixels out, fading
+    assert (lit["fast"][240, 340:350] == 0).all()
+    halo = lit["high"][240, 340:346, 0]
+    assert halo[0] > 40 and halo[2] > 10 and (np.diff(halo) < 0).all(), halo
