@@ -126,7 +126,7 @@ def gl_info() -> dict[str, str]:
     """GL renderer and version of a headless EGL context (in a child: it must not
     fix this process's pyglet mode)."""
     code = ("import pyglet; pyglet.options['headless']=True\n"
-            "from geometry_os.shell import gl_config\n"
+            "from geometry_os.window import gl_config\n"
             "w=pyglet.window.Window(64,64,visible=False,config=gl_config(pyglet))\n"
             "from pyglet import gl\n"
             "print(gl.gl_info.get_renderer()); print(gl.gl_info.get_version_string())\n")

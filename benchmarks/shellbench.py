@@ -19,9 +19,9 @@ TILE_W, TILE_H, GAP_X, GAP_Y = 640, 480, 60, 80
 
 def make_host() -> Any:
     """A plugin host as ``geos run`` has it, plus the benchmark's ``bench-churn`` source."""
-    from geometry_os.testing import headless_gl
+    from geometry_os.window import use_headless
 
-    headless_gl()
+    use_headless()
     from geometry_os.plugin_host import PluginHost
 
     host = PluginHost()
@@ -63,7 +63,7 @@ class Shells:
     def close_all(self) -> None:
         self.runner.close()
 
-    def __enter__(self) -> Shells:  # noqa: PYI034 - not subclassed
+    def __enter__(self) -> Shells:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -62,7 +62,9 @@ from geometry_os.render.passes import (
     TextureKind,
     TextureRef,
 )
-from geometry_os.settings import Color, setting
+from geometry_os.scene.model import Scene, TileSpec
+from geometry_os.scene.structure import Typed
+from geometry_os.settings import Color, resolve_path, setting
 from geometry_os.tiles import TITLE_BAR_HEIGHT, FrameSource, StateChange, Tile, TileContext, TileState
 from geometry_os.view import FrameStatsView, ShellView
 
@@ -107,6 +109,7 @@ __all__ = [
     "Rect",
     "Sampling",
     "Scale",
+    "Scene",
     "ShellView",
     "SourceType",
     "StateChange",
@@ -115,13 +118,16 @@ __all__ = [
     "TextureRef",
     "Tile",
     "TileContext",
+    "TileSpec",
     "TileState",
+    "Typed",
     "WorldRect",
     "assert_image_close",
     "control_request",
     "hookimpl",
     "new_framebuffer",
     "read_image",
+    "resolve_path",
     "setting",
     "wait_until",
 ]

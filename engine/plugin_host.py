@@ -121,7 +121,9 @@ class PluginHost:
             if not path.name.startswith("_"):
                 self.load_file(path)
 
-    def load_file(self, path: Path) -> None:
+    def load_file(self, path: Path, report: bool = True) -> None:
+        """Load a plugin from a file.  ``report=False``: a failure is only recorded in its
+        :class:`PluginInfo` (the scene loader reports it as a ``file:line`` error itself)."""
         path = Path(path)
 
         def import_file() -> ModuleType:
@@ -132,13 +134,13 @@ class PluginHost:
             spec.loader.exec_module(module)
             return module
 
-        self._load(path.stem, "", f"file {path}", import_file)
+        self._load(path.stem, "", f"file {path}", import_file, report)
 
     def register(self, plugin: Any, name: str, version: str = "", origin: str = "object") -> None:
         """Register an already-imported plugin object (tests, embedding)."""
         self._load(name, version, origin, lambda: plugin)
 
-    def _load(self, name: str, version: str, origin: str, importer: Any) -> None:
+    def _load(self, name: str, version: str, origin: str, importer: Any, report: bool = True) -> None:
         if name in self.infos:
             other = self.infos[name]
             log.error("plugin %r from %s: name already taken by plugin %r from %s; not loaded",
@@ -153,7 +155,7 @@ class PluginHost:
         try:
             plugin = importer()
         except Exception as exc:  # a broken third-party import must not stop the shell
-            self._mark_failed(info, f"import failed: {_one_line(exc)}")
+            self._mark_failed(info, f"import failed: {_one_line(exc)}", report)
             return
         if not info.version:
             info.version = str(getattr(plugin, "__version__", "-"))
@@ -163,12 +165,12 @@ class PluginHost:
         except pluggy.PluginValidationError as exc:
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
-            self._mark_failed(info, str(exc))
+            self._mark_failed(info, str(exc), report)
             return
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
-        self._collect_registrations(name, plugin)
+        self._collect_registrations(name, plugin, report)
 
-    def _collect_registrations(self, name: str, plugin: Any) -> None:
+    def _collect_registrations(self, name: str, plugin: Any, report: bool) -> None:
         """Run the plugin's ``register_*`` hooks and add what they return to the registry."""
         namespaces: dict[str, Namespace[Any]] = {
             "register_sources": self.registry.sources,
@@ -189,7 +191,7 @@ class PluginHost:
         except (CollisionError, _HookFailed) as exc:
             self.registry.remove_plugin(name)
             self.pm.unregister(name=name)
-            self._mark_failed(self.infos[name], str(exc))
+            self._mark_failed(self.infos[name], str(exc), report)
 
     def _call_one(self, name: str, plugin: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
         function = getattr(plugin, hook_name, None)
@@ -200,10 +202,11 @@ class PluginHost:
         except Exception as exc:
             raise _HookFailed(f"{hook_name} raised {_one_line(exc)}") from exc
 
-    def _mark_failed(self, info: PluginInfo, error: str) -> None:
+    def _mark_failed(self, info: PluginInfo, error: str, report: bool = True) -> None:
         info.status = FAILED
         info.error = error
-        log.error("plugin %s (%s) failed: %s", info.name, info.origin, error)
+        log.log(logging.ERROR if report else logging.DEBUG, "plugin %s (%s) failed: %s", info.name, info.origin,
+                error)
 
     # ------------------------------------------------------------ run-time faults
     def report_failure(self, plugin: str, where: str, exc: BaseException) -> bool:

@@ -40,9 +40,9 @@ from geometry_os.render.effects import EffectChain, activate
 from geometry_os.render.shaders import ReloadableProgram, ShaderSource
 from geometry_os.render.target import RenderTarget
 from geometry_os.resources import shaders_dir
-from geometry_os.scene.model import Scene
+from geometry_os.scene.model import Scene, TileSpec
 from geometry_os.streaming import StreamingPolicy
-from geometry_os.tiles import StateChange, Tile
+from geometry_os.tiles import StateChange, Tile, TileState
 from geometry_os.tileset import TileSet
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,25 @@ class Shell:
 
     def find_tile(self, name: str) -> Tile:
         return self._tiles.find(name)
+
+    def add_tile(self, spec: TileSpec) -> Tile:
+        """Put a new tile on the map and start its source (ValueError: its id is taken)."""
+        tile = self._tiles.add(spec)
+        if tile.source is not None:
+            tile.ctx.report_state(TileState.BOOTING)
+            self.host.call(self._tiles.owner_of(spec), f"starting {tile.name}", tile.source.start)
+        self.streaming.poke()
+        return tile
+
+    def remove_tile(self, tile: Tile) -> concurrent.futures.Future[Any]:
+        """Take a tile off the map; its source stops in the background (the future says when)."""
+        if tile is self._focused:
+            self.focus(None)
+        self.window.switch_to()
+        self.frame_path.forget(tile)
+        stopped = self._tiles.remove(tile)
+        self.streaming.poke()
+        return stopped
 
     def focus(self, tile: Tile | None) -> None:
         """Focus ``tile`` (None: the map); sinks with ``on_focus_changed`` are told."""

@@ -41,9 +41,9 @@ import pytest
 
 from geometry_os.assertions import assert_image_close, wait_until
 from geometry_os.plugin_host import ACTIVE, ENTRY_POINT_GROUP, PluginHost
-from geometry_os.window import use_headless as headless_gl
+from geometry_os.window import use_headless
 
-__all__ = ["SceneRunner", "assert_image_close", "gl_errors", "headless_gl", "plugin_host", "wait_until"]
+__all__ = ["SceneRunner", "assert_image_close", "gl_errors", "plugin_host", "wait_until"]
 
 MARKER = "geos_plugins"
 
@@ -72,7 +72,7 @@ def plugin_host(entry_points: Iterable[str] = (), modules: Mapping[str, str] | N
     Raises :class:`LookupError` for a name no installed plugin has and
     :class:`RuntimeError` naming the plugin and its error for one that failed.
     """
-    headless_gl()  # before plugins import pyglet.window
+    use_headless()  # before plugins import pyglet.window
     host = PluginHost()
     host.load_builtins()
     wanted = list(entry_points)
@@ -123,7 +123,7 @@ class SceneRunner:
                  dev: bool = False) -> Any:
         from geometry_os.scene import load_scene
 
-        headless_gl()
+        use_headless()
         from geometry_os.events import connect_window_events
         from geometry_os.shell import RunOptions, Shell
         from geometry_os.window import open_window

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,15 @@ class TileSet(Sequence[Tile]):
 
     # ----------------------------------------------------------------- making
     def add(self, spec: TileSpec) -> Tile:
-        """Create the tile for ``spec`` (its source is created, not started)."""
+        """Create the tile for ``spec`` (its source is created, not started).
+
+        A tile without an ``id`` is named ``tile-N`` with N its position, or the next
+        number no other tile uses (tiles added while the map runs).
+        """
         index = len(self._tiles)
-        name = spec.id or f"tile-{index}"
+        name = spec.id or self._free_name(index)
+        if any(tile.name == name for tile in self._tiles):
+            raise ValueError(f"a tile named {name!r} is already on the map")
         ctx = TileContext(name=name, title=spec.title or name, scene_dir=self.scene_dir,
                           runtime_dir=rundir.tile_runtime_dir(name), mailbox=FrameMailbox())
         ctx.mailbox.on_ready = self._wake
@@ -68,6 +75,32 @@ class TileSet(Sequence[Tile]):
         tile = Tile(index=index, spec=spec, ctx=ctx, source=source)
         self._tiles.append(tile)
         return tile
+
+    def _free_name(self, index: int) -> str:
+        taken = {tile.name for tile in self._tiles}
+        while f"tile-{index}" in taken:
+            index += 1
+        return f"tile-{index}"
+
+    def remove(self, tile: Tile) -> concurrent.futures.Future[Any]:
+        """Take ``tile`` off the map and stop its source on a thread of its own (the future
+        says when it stopped); the tiles after it move up one place."""
+        self._tiles.remove(tile)
+        for index, other in enumerate(self._tiles):
+            other.index = index
+        self._published.pop(tile.name, None)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        source = tile.source
+        if source is None:
+            done.set_result(None)
+            return done
+
+        def stop() -> None:
+            ok, _ = self.host.call(self.owner_of(tile.spec), f"stopping {tile.name}", source.stop)
+            done.set_result(ok)
+
+        threading.Thread(target=stop, name=f"geos-stop-{tile.name}", daemon=True).start()
+        return done
 
     def owner_of(self, spec: TileSpec) -> str:
         return self.host.registry.sources.owner(spec.source.type) or "?"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from geometry_os.render.effects import EffectChain
     from geometry_os.render.shaders import ReloadableProgram, ShaderSource
     from geometry_os.render.target import RenderTarget
+    from geometry_os.scene.model import TileSpec
     from geometry_os.tiles import Tile
 
 T = TypeVar("T")
@@ -66,6 +67,13 @@ class ShellView(Protocol):
 
     def find_tile(self, name: str) -> Tile:
         """A tile by id, title or 1-based number; KeyError naming the tiles otherwise."""
+
+    def add_tile(self, spec: TileSpec) -> Tile:
+        """Put a new tile on the map (drawn on top) and start its source; ValueError when
+        ``spec.id`` names a tile already there."""
+
+    def remove_tile(self, tile: Tile) -> concurrent.futures.Future[Any]:
+        """Take ``tile`` off the map; its source stops in the background (the future is done then)."""
 
     # --------------------------------------------------------------- the frame
     @property

@@ -79,7 +79,8 @@ class Watchdog:
                 self._reported = current
                 log.warning("plugin %s: %s still running after %.0f s: interrupting it",
                             current[0], current[1], self.seconds)
-                signal.pthread_kill(main.ident, _SIGNAL)
+                if main.ident is not None:
+                    signal.pthread_kill(main.ident, _SIGNAL)
 
 
 _instance: Watchdog | None = None

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from geometry_os.testing import headless_gl
+from geometry_os.window import use_headless
 
 # The test process renders through EGL only; tests that need a real window (Xvfb) run
 # `geos` in a subprocess.  This must happen before any module imports pyglet.window.
-headless_gl()
+use_headless()
 
 from geometry_os.plugin_host import PluginHost  # noqa: E402
 

@@ -122,7 +122,7 @@ def _load_scene_plugins(root: yaml.Node, directory: Path, host: PluginHost, st: 
         if check_file(item.value, directory) is not None:
             continue
         file = resolve_path(item.value, directory)
-        host.load_file(file)
+        host.load_file(file, report=False)  # reported below as file:line, not twice
         info = host.infos.get(file.stem)
         if info is not None and info.status == "failed":
             st.problem(item, join("plugins.load", index), f"plugin {info.name} failed to load: {info.error}")

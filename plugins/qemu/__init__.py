@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from geometry_os import api
 
-from . import accel, image_cli
+from . import accel, image_cli, registry
 from .params import QemuParams
 from .source import QemuSource
 
@@ -69,3 +69,10 @@ def register_checks() -> list[api.CheckType]:
 @api.hookimpl
 def register_commands() -> list[api.CommandType]:
     return [image_cli.command]
+
+
+@api.hookimpl
+def scene_loaded(shell: api.ShellView, scene: api.Scene) -> None:
+    """The map is up (on the main thread): a SIGTERM or SIGHUP from now on kills every
+    QEMU this shell started before the shell goes (see :mod:`.registry`)."""
+    registry.install_signal_handlers()

@@ -4,9 +4,9 @@ Exit paths and what covers them:
 
 * normal exit and Ctrl+C (KeyboardInterrupt unwinds to a normal exit):
   :func:`kill_all` runs from ``atexit``;
-* SIGTERM / SIGHUP: :func:`install_signal_handlers` (called by the first
-  :class:`~.source.QemuSource` started on the main thread) kills the QEMUs, then
-  re-delivers the signal with its previous disposition;
+* SIGTERM / SIGHUP: :func:`install_signal_handlers` (installed by the plugin's
+  ``scene_loaded`` hook, on the main thread) kills the QEMUs, then re-delivers the
+  signal with its previous disposition;
 * SIGKILL of the shell, or a crash: nothing in Python runs, so every QEMU is
   started with ``PR_SET_PDEATHSIG = SIGKILL`` (see :mod:`.process`).
 

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from geometry_os import api, rundir
 
-from . import backend, registry
+from . import backend
 from .dbus_display import DisplayClient
 from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
@@ -64,7 +64,6 @@ class QemuSource(api.FrameSource):
 
         With ``resume`` and a state saved by the last run, QEMU continues from it.
         """
-        registry.install_signal_handlers()  # no-op off the main thread or when done
         with self._lock:
             if self._session is not None and self._session.active:
                 return

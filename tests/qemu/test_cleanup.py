@@ -24,9 +24,11 @@ SHELL = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from geometry_os.tiles import TileContext, TileState
+    from geometry_os.plugins import qemu
     from geometry_os.plugins.qemu.params import QemuParams
     from geometry_os.plugins.qemu.source import QemuSource
 
+    qemu.scene_loaded(shell=None, scene=None)  # what the shell does once its map is up
     tmp = Path(sys.argv[2])
     ctx = TileContext(name="vm", title="vm", scene_dir=tmp, runtime_dir=tmp / "run")
     source = QemuSource(ctx, QemuParams(iso=sys.argv[3], memory=64))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pyglet import gl
 
-from geometry_os.testing import wait_until
+from geometry_os.api import wait_until
 from geometry_os.plugins.tiles.layer import TilesLayer
 from tests.gl.test_render import ONE_TILE, wait_for_texture
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from geometry_os.testing import wait_until
+from geometry_os.api import wait_until
 from tests.gl.test_hot_reload import COLOUR, SHADE, centre, shade_scene, touch  # noqa: F401
 from tests.gl.test_render import wait_for_texture
 
