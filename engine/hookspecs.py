@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from geometry_os.registry import CheckType, CommandType, ControlOp, EffectType, InputSinkType, LayerType, SourceType
+    from geometry_os.registry import (
+        ActionType,
+        CheckType,
+        CommandType,
+        ControlOp,
+        EffectType,
+        InputSinkType,
+        LayerType,
+        SourceType,
+    )
     from geometry_os.scene.model import Scene
     from geometry_os.tiles import StateChange
     from geometry_os.view import ShellView
@@ -102,6 +111,18 @@ def register_control_ops() -> list[ControlOp]:
     a one-line help and ``run(shell, request)``, called on the main loop with the
     :class:`geometry_os.api.ShellView`.  ``geos type`` and ``geos shot`` are control
     operations; a command added with :func:`register_commands` usually sends one.
+    """
+
+
+@hookspec
+def register_actions() -> list[ActionType]:
+    """Actions a user can take from the map: entries of a tile's menu and of the command
+    palette, and verbs of ``geos vm``.
+
+    Return a list of :class:`geometry_os.api.ActionType`: a unique dotted name, a label,
+    ``run(shell, tiles)``, and optionally ``applies``, ``confirm``, a ``shortcut`` and a
+    menu ``group``.  Actions on VMs use the tiles' source capabilities (``lifecycle``,
+    ``keyboard``...), so they work for any source that declares them.
     """
 
 

@@ -180,6 +180,7 @@ class PluginHost:
             "register_commands": self.registry.commands,
             "register_checks": self.registry.checks,
             "register_control_ops": self.registry.control_ops,
+            "register_actions": self.registry.actions,
         }
         try:
             for hook_name, ns in namespaces.items():

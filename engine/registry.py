@@ -16,6 +16,7 @@ import attrs
 from geometry_os.render.passes import Lut, Pass, PassList
 
 if TYPE_CHECKING:
+    from geometry_os.tiles import Tile
     from geometry_os.view import ShellView
 
 
@@ -133,6 +134,32 @@ class ControlOp:
     run: Callable[[ShellView, dict[str, Any]], Any]  # (shell, request) -> dict | Future[dict]
 
 
+def _always(shell: ShellView, tiles: Sequence[Tile]) -> bool:
+    return True
+
+
+@attrs.define(frozen=True)
+class ActionType:
+    """Something a user can do from the map: a tile menu entry, a palette entry, ``geos`` verbs.
+
+    ``run(shell, tiles)`` acts on ``tiles`` (the tile a menu was opened on, the
+    selection, or none for map-wide actions) on the main loop and returns None or a
+    :class:`concurrent.futures.Future` (the action goes on in the background; its
+    failure is shown).  ``applies(shell, tiles)`` says whether it is offered for these
+    tiles now (a paused VM offers "Resume", not "Pause").  ``confirm(shell, tiles)``
+    returns the question to ask before a destructive run (None: no question).
+    ``shortcut`` is shown next to the label ("Ctrl+Shift+R"); ``group`` orders menus.
+    """
+
+    name: str  # unique, dotted: "vm.pause"
+    label: str  # what the menu and palette show: "Pause"
+    run: Callable[[ShellView, Sequence[Tile]], Any]
+    applies: Callable[[ShellView, Sequence[Tile]], bool] = _always
+    confirm: Callable[[ShellView, Sequence[Tile]], str | None] | None = None
+    shortcut: str = ""
+    group: str = ""
+
+
 #: Exit statuses of ``geos`` and of every plugin command: success, a run that failed, invalid input.
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -192,10 +219,11 @@ class Registry:
     commands: Namespace[CommandType] = attrs.field(factory=lambda: Namespace("command"))
     checks: Namespace[CheckType] = attrs.field(factory=lambda: Namespace("doctor check"))
     control_ops: Namespace[ControlOp] = attrs.field(factory=lambda: Namespace("control operation"))
+    actions: Namespace[ActionType] = attrs.field(factory=lambda: Namespace("action"))
 
     def namespaces(self) -> tuple[Namespace[Any], ...]:
         return (self.sources, self.effects, self.layers, self.input_sinks, self.options,
-                self.commands, self.checks, self.control_ops)
+                self.commands, self.checks, self.control_ops, self.actions)
 
     def remove_plugin(self, plugin: str) -> None:
         for ns in self.namespaces():
