@@ -63,7 +63,7 @@ class CpuMeter:
     def stop(self) -> tuple[list[float], float]:
         """(CPU seconds per process, wall seconds) since the meter started."""
         wall = time.monotonic() - self.t0
-        return [process_cpu(p) - c for p, c in zip(self.pids, self.cpu0)], wall
+        return [process_cpu(p) - c for p, c in zip(self.pids, self.cpu0, strict=True)], wall
 
 
 def percentile(values: Sequence[float], q: float) -> float:

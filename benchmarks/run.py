@@ -54,7 +54,7 @@ def merged(names: list[str], results: list[dict], date: str) -> list[dict]:
     """The last run's results with these benchmarks' replaced (``--only``), in the usual order."""
     previous = json.loads(LAST_RUN.read_text())["results"] if LAST_RUN.exists() else []
     by_name = {r.get("name"): r for r in previous}
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=True):
         by_name[name] = {**result, "name": name, "date": date}
     return [by_name[n] for n in BENCHMARKS if n in by_name]
 
@@ -139,7 +139,7 @@ def main() -> None:
         results = merged(names, results, now)
     else:
         date = now
-        results = [{**r, "name": n, "date": now} for n, r in zip(names, results)]
+        results = [{**r, "name": n, "date": now} for n, r in zip(names, results, strict=True)]
     system = {"machine": machine(), "versions": versions()}
     LAST_RUN.write_text(json.dumps({"date": date, "quick": args.quick, "system": system, "results": results},
                                    indent=1))

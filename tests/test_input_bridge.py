@@ -284,8 +284,8 @@ def test_geos_type_and_keys_reach_the_vm_through_the_control_socket(shell_for, r
                     {"op": "tiles"}):
         thread = threading.Thread(target=ask, args=(message,))
         thread.start()
-        api.wait_until(lambda: not thread.is_alive(), timeout=20, step=lambda: render_scene.frames(shell, 1),
-                   what=f"the answer to {message['op']}")
+        api.wait_until(lambda t=thread: not t.is_alive(), timeout=20, step=lambda: render_scene.frames(shell, 1),
+                       what=f"the answer to {message['op']}")
     assert answers[:2] == [{"ok": True}, {"ok": True}]
     assert vm.calls == [("press", q("shift")), ("press", q("h")), ("release", q("h")), ("release", q("shift")),
                         ("press", q("i")), ("release", q("i")), ("press", q("ret")), ("release", q("ret")),

@@ -240,7 +240,8 @@ def test_every_printable_ascii_character_can_be_typed_and_matches_its_keysym() -
 
 @pytest.mark.parametrize(("text", "char", "position"), [("ab€", "'€'", 3), ("x\ry", "'\\r'", 2), ("é", "'é'", 1)])
 def test_text_with_a_character_a_us_keyboard_lacks(text: str, char: str, position: int) -> None:
-    with pytest.raises(ValueError, match=rf"cannot type {re.escape(char)} \(U\+[0-9A-F]{{4}}\) at position {position}:"):
+    pattern = rf"cannot type {re.escape(char)} \(U\+[0-9A-F]{{4}}\) at position {position}:"
+    with pytest.raises(ValueError, match=pattern):
         text_to_keys(text)
 
 

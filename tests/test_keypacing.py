@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
@@ -30,7 +31,7 @@ def test_events_go_out_in_order_and_spaced(loop):
     pacer.release(0x1E)
     done.result(5)
     assert [(p, q) for p, q, _ in sent][:5] == [(True, 0x1E), (True, 0x2A), (True, 0x10), (False, 0x10), (False, 0x2A)]
-    gaps = [b[2] - a[2] for a, b in zip(sent, sent[1:])]
+    gaps = [b[2] - a[2] for a, b in itertools.pairwise(sent)]
     assert min(gaps) >= 0.018  # a timer may fire a little early, never a whole interval
     deadline = time.monotonic() + 5
     while len(sent) < 6 and time.monotonic() < deadline:

@@ -26,7 +26,8 @@ class ShadeParams:
 def register_effects():
     return [EffectType("shade", ShadeParams, "tile", Path(__file__).with_name("shade.glsl"))]
 '''
-SHADE = '#include "shade_colour.glsl"\nvec4 effect_shade(vec4 color, vec2 uv) { return vec4(shade_colour() * u_shade_amount, 1.0); }\n'
+SHADE = ('#include "shade_colour.glsl"\n'
+         'vec4 effect_shade(vec4 color, vec2 uv) { return vec4(shade_colour() * u_shade_amount, 1.0); }\n')
 COLOUR = "vec3 shade_colour() {{ return vec3({r}, {g}, {b}); }}\n"
 SCENE = """
 plugins: {load: [shade_plugin.py]}

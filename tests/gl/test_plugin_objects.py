@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -48,7 +49,7 @@ class MarkerLayer:
 
 
 class KeyRecorder:
-    keys: list[int] = []
+    keys: ClassVar[list[int]] = []  # what every recorder saw (the shell makes the instance)
 
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell

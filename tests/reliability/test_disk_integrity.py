@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from geometry_os.tiles import TileState
 from geometry_os.plugins.qemu import session as session_mod
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
 
 pytestmark = pytest.mark.qemu
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from geometry_os import rundir
-from geometry_os.tiles import TileState
 from geometry_os.plugins.qemu.command import build_argv, has_network_device
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileState
 
 HOSTILE = "we,ird $(touch PWNED1) ;`touch PWNED2`|&'\" *"
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from geometry_os.tiles import TileContext, TileState
 from geometry_os.plugins.qemu import backend
 from geometry_os.plugins.qemu.monitor import MonitorError
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.session import VmSession
 from geometry_os.plugins.qemu.source import QemuSource
+from geometry_os.tiles import TileContext, TileState
 
 pytestmark = pytest.mark.qemu
 

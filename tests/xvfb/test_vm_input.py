@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from geometry_os.camera import Camera, WorldRect
-from geometry_os.tiles import TITLE_BAR_HEIGHT
 from geometry_os.plugins.qemu import images
+from geometry_os.tiles import TITLE_BAR_HEIGHT
 from tests.conftest import ROOT
 from tests.xvfb.helpers import LogWatcher, find_window, xdotool
 
@@ -223,7 +223,8 @@ def test_typing_and_clicking_into_the_tiny_linux_vm(vm_shell):
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     serial.wait_for("typed-by-CLI", timeout=20, since=mark)
-    bad = subprocess.run([sys.executable, "-m", "geometry_os", "type", "--pid", str(shell_pid), "nope", "x"], cwd=ROOT, capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "geometry_os", "type", "--pid", str(shell_pid), "nope", "x"],
+                         cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("geos: no tile 'nope' (tiles: linux, far)")
 
