@@ -6,7 +6,7 @@ Coordinates:
   (like a framebuffer), so a tile at ``(x, y)`` with size ``(w, h)`` covers
   ``x..x+w`` and ``y..y+h``.
 * *Screen*: window pixels, origin at the top-left corner, y downwards.  (pyglet's
-  event coordinates have y upwards; :meth:`Camera.from_pyglet` converts.)
+  event coordinates have y upwards; engine/events.py converts them on arrival.)
 
 The camera is ``(x, y)`` — the world point at the centre of the window — and
 ``zoom`` — screen pixels per world unit.  Motion (zoom steps, fly-to, fit-all) is
@@ -77,10 +77,6 @@ class Camera:
     def rect_to_screen(self, rect: WorldRect) -> tuple[float, float, float, float]:
         sx, sy = self.world_to_screen(rect.x, rect.y)
         return sx, sy, rect.w * self.zoom, rect.h * self.zoom
-
-    def from_pyglet(self, x: float, y: float) -> tuple[float, float]:
-        """pyglet's event position (y up from the bottom) as screen coordinates."""
-        return x, self.height - y
 
     def visible_world(self) -> WorldRect:
         x0, y0 = self.screen_to_world(0, 0)

@@ -1,5 +1,8 @@
 """The running map: one scene, its window, its tiles, layers and input sinks.
 
+(Over 400 lines for a reason: most of it is the ShellView members, one-line
+delegations to the parts below, kept together so the protocol reads as one class.)
+
 The shell composes the engine's parts — :class:`~geometry_os.tileset.TileSet` (tiles
 and their sources), :class:`~geometry_os.frame_path.FramePath` (mailbox -> streaming ->
 texture), :class:`~geometry_os.programs.ProgramRegistry` (shared shaders, hot reload),

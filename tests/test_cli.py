@@ -104,3 +104,17 @@ def test_plugin_commands_join_the_cli(tmp_path):
     assert result.stdout.startswith("hello you from ")
     assert "command 'check' shadows a built-in command" in result.stderr
     assert "greet" in geos("--plugins-dir", str(tmp_path), "--help").stdout
+
+
+def test_without_a_display_geos_run_says_so_in_one_line_and_other_commands_need_none(write_scene):
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    result = geos("run", env=env)
+    assert result.returncode == 2
+    assert result.stderr == ("geos: cannot open a window: no display is set (DISPLAY is empty); run it in a desktop "
+                             "session, or use 'geos run --headless' to render offscreen\n")
+    for args in (("--help",), ("plugins",), ("check", str(write_scene("tiles: []\n"))), ("run", "--help")):
+        other = geos(*args, env=env)
+        assert other.returncode == 0, (args, other.stderr)
+        assert "failed" not in other.stdout + other.stderr and "Traceback" not in other.stderr, args
+    headless = geos("run", "--headless", "--frames", "2", str(write_scene("tiles: []\n", "empty.yaml")), env=env)
+    assert (headless.returncode, headless.stderr) == (0, "")

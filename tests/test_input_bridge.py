@@ -2,7 +2,7 @@
 
 Events are dispatched on the (headless) pyglet window exactly as X would deliver
 them, so they take the same route as a user's: window -> sinks -> bridge -> source.
-The real-QEMU version of these tests is tests/qemu/test_input_qemu.py.
+Real guests get the same events through a real X server in tests/xvfb/test_vm_input.py.
 """
 
 from __future__ import annotations
@@ -327,3 +327,26 @@ def test_keys_held_when_the_shell_closes_are_released_in_the_vm(shell_for):
     press(shell, key.LSHIFT)
     shell.host.scene_closing(shell, shell.scene)  # what shutdown does first
     assert vm.calls == [("press", q("shift")), ("release", q("shift"))]
+
+
+def test_pointer_mapping_works_with_the_tile_renderer_blocked(tmp_path):
+    """The engine owns each tile's texture and frame size: input into VMs needs no renderer."""
+    from geometry_os.plugin_host import PluginHost
+    from geometry_os.testing import SceneRunner
+
+    host = PluginHost(blocked={"tiles"})
+    host.load_builtins()
+    host.register(FakeVmPlugin(), "fake-vm")
+    runner = SceneRunner(host, tmp_path)
+    try:
+        shell = runner(SCENE % "true", frames=2)
+        vm = shell.tiles[0].source
+        assert shell.tiles[0].frame_size == (GUEST_W, GUEST_H) and shell.tiles[0].texture is not None
+        press(shell, key._1)  # no picker to click with: the map's fly-to focuses tile 1
+        release(shell, key._1)
+        runner.frames(shell, 40)  # the camera flies to the tile
+        sx, sy = shell.camera.world_to_screen(400, 300)  # the guest's centre, wherever the camera went
+        send(shell, "on_mouse_motion", round(sx), round(shell.camera.height - 1 - sy), 0, 0)
+        assert vm.calls[-1][0] == "abs" and abs(vm.calls[-1][1] - 400) <= 2 and abs(vm.calls[-1][2] - 300) <= 2
+    finally:
+        runner.close()
