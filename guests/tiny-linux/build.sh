@@ -27,10 +27,13 @@ cmdline+=" loglevel=3 panic=-1 nokaslr tsc=reliable no_timer_check 8250.nr_uarts
 cmdline+=" random.trust_cpu=on"
 
 # Modules shipped in the initramfs (with their dependencies). /init loads the
-# input ones and qemu_fw_cfg; the DRM ones are loaded on demand (modprobe bochs).
+# input ones and qemu_fw_cfg, and the sound ones when there is an HDA card; the
+# DRM ones are loaded on demand (modprobe bochs). snd_pcm_oss gives /dev/dsp,
+# which the tone tool plays through.
 modules=(
 	qemu_fw_cfg evdev usbhid hid_generic xhci_pci ehci_pci uhci_hcd ohci_pci
 	bochs virtio_pci virtio_gpu virtio_input
+	snd_hda_intel snd_hda_codec_generic snd_pcm_oss
 )
 
 # Kernel version: from TINY_KVER or the newest installed kernel with modules.
@@ -93,7 +96,7 @@ ln -s bin/busybox "$root/linuxrc"
 ln -s ../bin/busybox "$root/sbin/modprobe" # the kernel's request_module() path
 
 # Our static tools, without libc (rt.h): a static glibc would add ~700 KB each.
-for tool in kmsmode evread; do
+for tool in kmsmode evread tone; do
 	gcc -static -O2 -s -Wall -nostdlib -ffreestanding -fno-stack-protector -fno-builtin \
 		-o "$root/bin/$tool" "$here/$tool.c" -lgcc ||
 		die "compiling $tool.c failed"
