@@ -9,6 +9,9 @@ out vec4 frag_color;
 // `vec4 apply_screen_effects(vec4 color, vec2 uv)` calling them in the scene's order.
 #include "@screen_effects"
 
+uniform float u_opaque;  // 1.0 when drawing onto the screen: the picture there stays opaque
+
 void main() {
-    frag_color = apply_screen_effects(texture(u_screen, v_uv), v_uv);
+    vec4 color = apply_screen_effects(texture(u_screen, v_uv), v_uv);
+    frag_color = vec4(color.rgb, max(color.a, u_opaque));
 }

@@ -41,6 +41,7 @@ class ActiveEffect:
     plugin: str
     fused_shader: Path | None = None  # its one pass's GLSL, when it shares a program (set by plan())
     animates: bool = True  # whether its picture may change by itself (refined when built)
+    _uniforms: tuple[Any, dict[str, float | tuple[float, ...]]] = attrs.field(default=(None, {}), init=False)
 
     @property
     def name(self) -> str:
@@ -48,7 +49,11 @@ class ActiveEffect:
 
     def uniforms(self) -> dict[str, float | tuple[float, ...]]:
         """``u_<effect>_<param>`` for every numeric, boolean, colour or vector param."""
+        params = self.params
+        if self._uniforms[0] is params:  # params are replaced on every change, never changed
+            return self._uniforms[1]
         out: dict[str, float | tuple[float, ...]] = {}
+        self._uniforms = (params, out)
         for field in attrs.fields(type(self.params)):
             value = getattr(self.params, field.name)
             if isinstance(value, (bool, int, float)):

@@ -67,10 +67,13 @@ class StepState:
 
 
 def quad_matrix(camera_matrix: tuple[float, ...], x: float, y: float, w: float, h: float) -> tuple[float, ...]:
-    """Column-major ``camera_matrix`` times the map of the unit quad onto the rectangle (x, y, w, h)."""
-    camera = np.array(camera_matrix, dtype=np.float64).reshape(4, 4).T
-    place = np.array([[w, 0, 0, x], [0, h, 0, y], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
-    return tuple(float(v) for v in (camera @ place).T.reshape(16))
+    """Column-major ``camera_matrix`` times the map of the unit quad onto the rectangle (x, y, w, h).
+
+    That map's columns are (w, 0, 0, 0), (0, h, 0, 0), (0, 0, 1, 0) and (x, y, 0, 1).
+    """
+    c = camera_matrix
+    return (*(w * v for v in c[0:4]), *(h * v for v in c[4:8]), *c[8:12],
+            *(x * a + y * b + d for a, b, d in zip(c[0:4], c[4:8], c[12:16], strict=True)))
 
 
 class ChainRunner:
@@ -87,8 +90,11 @@ class ChainRunner:
         self._buffers: dict[int, int] = {}  # binding point -> uniform buffer
         self._copy: ReloadableProgram | None = None
         self._black: RenderTarget | None = None  # what a feedback not drawn yet reads (transparent black)
-        self._scissor = False
-        self._units = 0
+        self._scissor = False  # the frame is scissored (drawn only around what changed)
+        self._unit_samplers: dict[int, int] = {}  # texture unit -> the sampler object bound there
+        self._screen: RenderTarget | None = None
+        self._bound: RenderTarget | None = None  # the framebuffer passes draw into now
+        self._masked = False  # alpha writes are off (a program pass on screen)
         vao, vbo = gl.GLuint(), gl.GLuint()
         gl.glGenVertexArrays(1, ctypes.byref(vao))
         gl.glGenBuffers(1, ctypes.byref(vbo))
@@ -104,7 +110,8 @@ class ChainRunner:
 
     # ------------------------------------------------------------------ frame
     def begin(self, shell: Any) -> None:
-        """Start a frame: bring the chain up to date."""
+        """Start drawing a frame's images: bring the chain up to date and set the GL state
+        passes draw with (no blending; sRGB targets encode).  :meth:`end` restores it."""
         self.chain.refresh(shell)
         if self.chain.generation != self._generation:
             self._generation = self.chain.generation
@@ -116,9 +123,26 @@ class ChainRunner:
             self._black = RenderTarget(1, 1)
             self._black.clear()
         self._scissor = bool(gl.glIsEnabled(gl.GL_SCISSOR_TEST))
+        self._bound = None  # the caller's framebuffer is bound, but which one is not known here
+        self._masked = False
+        gl.glDisable(gl.GL_BLEND)
+        gl.glEnable(gl.GL_FRAMEBUFFER_SRGB)  # only sRGB targets encode; the others are untouched
+        gl.glBindVertexArray(self._vao)
 
     def end(self) -> None:
-        """End the frame: targets not used lately are freed, and state of images no longer drawn."""
+        """Restore the GL state; free targets not used lately and the state of images no longer drawn."""
+        for unit in self._unit_samplers:
+            gl.glBindSampler(unit, 0)
+        self._unit_samplers.clear()
+        gl.glActiveTexture(gl.GL_TEXTURE0)
+        gl.glBindVertexArray(0)
+        gl.glDisable(gl.GL_FRAMEBUFFER_SRGB)
+        gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE)
+        gl.glEnable(gl.GL_BLEND)
+        if self._bound is not None and self._bound is not self._screen and self._screen is not None:
+            self._screen.bind()
+        if self._scissor:
+            gl.glEnable(gl.GL_SCISSOR_TEST)
         self.pool.end_frame()
         self._drop_states(lambda state: self.frame - state.used >= STATE_FRAMES)
         self.frame += 1
@@ -131,26 +155,24 @@ class ChainRunner:
     def draw(self, key: str, source: Texture, mvp: tuple[float, ...], viewport: tuple[float, float],
              screen: RenderTarget, uniforms: dict[str, Any], frame_time: float,
              per_tile: Callable[[Any], dict[str, Any]] | None = None) -> None:
-        """Draw every step over ``source`` onto ``screen``, where ``mvp`` puts the unit quad.
+        """Draw every step over ``source`` onto ``screen``, where ``mvp`` puts the unit quad
+        (between :meth:`begin` and :meth:`end`).
 
         ``viewport`` is the image's size on screen in pixels; ``uniforms`` are the stage's
         (u_time, u_tile_size ...); ``per_tile(effect)`` gives an effect's per-tile uniforms.
         """
+        self._screen = screen
         steps = self.chain.steps
         guest = source
         screen_size = (max(1, round(viewport[0])), max(1, round(viewport[1])))
         sized = self._target_viewport(viewport, screen)
         extra = {e: per_tile(e) for step in steps for e in step.effects
                  if per_tile is not None and e.kind.per_tile is not None}
-        gl.glDisable(gl.GL_BLEND)
-        gl.glEnable(gl.GL_FRAMEBUFFER_SRGB)  # only sRGB targets encode; others are untouched
-        gl.glBindVertexArray(self._vao)
         on_screen = False
         try:
             for step_index, step in enumerate(steps):
                 state = self._state(key, step)
-                original = source
-                outputs: list[Texture] = []
+                textures = _Textures(step, state, guest, source, [], self._black)
                 for pass_index, compiled in enumerate(step.passes):
                     last = step_index == len(steps) - 1 and pass_index == len(step.passes) - 1
                     ring_depth = step.feedback.get(pass_index, 0)
@@ -163,39 +185,29 @@ class ChainRunner:
                         target = (self._ring(state, pass_index, ring_depth, size, compiled.output.format)
                                   if ring_depth else self.pool.acquire(*size, compiled.output.format))
                         matrix = OFFSCREEN
-                    textures = _Textures(step, state, guest, original, source, outputs, self._black)
-                    self._pass(compiled, step, state, textures, target, screen, size, screen_size, matrix,
-                               uniforms, extra, frame_time)
-                    source = (Texture(target.texture, target.width, target.height, target.format)
-                              if target is not None else source)
-                    outputs.append(source)
+                    textures.source = source
+                    self._pass(compiled, step, state, textures, target, size, screen_size, matrix, uniforms,
+                               extra.get, frame_time)
+                    if target is not None:
+                        source = Texture(target.texture, target.width, target.height, target.format)
+                    textures.outputs.append(source)
                 if step.history:
-                    self._remember_input(state, step.history, original)
+                    self._remember_input(state, step.history, textures.original)
                 state.frames += 1
                 state.used = self.frame
             if not on_screen:
-                self._present(source, screen, mvp)
+                self._present(source, mvp)
         finally:
-            for unit in range(self._units):
-                gl.glBindSampler(unit, 0)
-            gl.glActiveTexture(gl.GL_TEXTURE0)
-            gl.glBindVertexArray(0)
-            gl.glDisable(gl.GL_FRAMEBUFFER_SRGB)
-            gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE)
-            gl.glEnable(gl.GL_BLEND)
-            screen.bind()
-            if self._scissor:
-                gl.glEnable(gl.GL_SCISSOR_TEST)
             self.pool.release_all()
 
     def _pass(self, compiled: CompiledPass, step: Step, state: StepState, textures: _Textures,
-              target: RenderTarget | None, screen: RenderTarget, size: tuple[int, int],
-              screen_size: tuple[int, int], matrix: tuple[float, ...], uniforms: dict[str, Any],
-              extra: dict[Any, dict[str, Any]], frame_time: float) -> None:
+              target: RenderTarget | None, size: tuple[int, int], screen_size: tuple[int, int],
+              matrix: tuple[float, ...], uniforms: dict[str, Any], extra: Callable[[Any], dict[str, Any] | None],
+              frame_time: float) -> None:
         program = compiled.program.program
         if compiled.generation != compiled.program.generation:
             compiled.setup()
-        self._bind_target(target, screen)
+        self._bind_target(target, mask_alpha=compiled.blocks is not None)
         program.use()
         for unit, ref in compiled.units:
             texture = textures.get(ref)
@@ -204,43 +216,60 @@ class ChainRunner:
             sampling = step.luts[ref.index].lut.sampling if ref.kind is TextureKind.LUT else compiled.sampling
             if sampling.mipmap and ref.kind is not TextureKind.LUT:
                 gl.glGenerateMipmap(gl.GL_TEXTURE_2D)
-            gl.glBindSampler(unit, self.samplers.get(sampling))
-        self._units = max(self._units, len(compiled.units))
+            self._bind_sampler(unit, sampling)
         if compiled.blocks is not None:
             frame = PassFrame(step.effects[0].params, size, screen_size, matrix, state.frames, 1, frame_time,
                               textures.size)
             bind_blocks(program.id, compiled, compiled.blocks(frame), self._fill_buffer)
         else:
-            values = dict(uniforms)
-            values.update(u_matrix=matrix, u_output_size=(float(size[0]), float(size[1])),
-                          u_frame_count=state.frames, u_frame_direction=1)
+            put = compiled.put
+            for name, value in uniforms.items():
+                put(name, value)
+            put("u_matrix", matrix)
+            put("u_output_size", (float(size[0]), float(size[1])))
+            put("u_frame_count", state.frames)
+            put("u_frame_direction", 1)
+            put("u_opaque", 1.0 if target is None else 0.0)
             for name, ref in compiled.sizes.items():
                 width, height = textures.size(ref)
-                values[name] = (float(width), float(height))
+                put(name, (float(width), float(height)))
             for effect in compiled.effects:
-                values.update(effect.uniforms())
-                values.update(extra.get(effect, {}))
-            names = program.uniforms
-            for name, value in values.items():
-                if name in names:
-                    program[name] = value
+                for name, value in effect.uniforms().items():
+                    put(name, value)
+                for name, value in (extra(effect) or {}).items():
+                    put(name, value)
         gl.glDrawArrays(gl.GL_TRIANGLE_STRIP, 0, 4)
         self.draws += 1
 
-    def _bind_target(self, target: RenderTarget | None, screen: RenderTarget) -> None:
-        if target is None:  # the screen: scissored like the rest of the frame; its alpha stays opaque
-            screen.bind()
-            if self._scissor:
-                gl.glEnable(gl.GL_SCISSOR_TEST)
-            gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_FALSE)
-        else:
-            gl.glDisable(gl.GL_SCISSOR_TEST)
-            gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE)
-            target.bind()
+    def _bind_sampler(self, unit: int, sampling: Sampling) -> None:
+        sampler = self.samplers.get(sampling)
+        if self._unit_samplers.get(unit) != sampler:
+            gl.glBindSampler(unit, sampler)
+            self._unit_samplers[unit] = sampler
 
-    def _present(self, texture: Texture, screen: RenderTarget, mvp: tuple[float, ...]) -> None:
+    def _bind_target(self, target: RenderTarget | None, mask_alpha: bool = False) -> None:
+        """Draw into ``target``, or (None) onto the screen: scissored like the rest of the frame,
+        its alpha kept opaque (program passes may write any alpha; native ones write 1 there)."""
+        want = self._screen if target is None else target
+        if want is not self._bound:
+            if target is None:
+                assert self._screen is not None
+                self._screen.bind()
+                if self._scissor:
+                    gl.glEnable(gl.GL_SCISSOR_TEST)
+            else:
+                if self._scissor:
+                    gl.glDisable(gl.GL_SCISSOR_TEST)
+                target.bind()
+            self._bound = want
+        masked = target is None and mask_alpha
+        if masked != self._masked:
+            gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_FALSE if masked else gl.GL_TRUE)
+            self._masked = masked
+
+    def _present(self, texture: Texture, mvp: tuple[float, ...]) -> None:
         """Draw an offscreen result onto the image's place on screen."""
-        self._copy_to(texture, None, screen, mvp, _LINEAR)
+        self._copy_to(texture, None, mvp, _LINEAR)
 
     def _remember_input(self, state: StepState, depth: int, original: Texture) -> None:
         """Copy this frame's step input into the history ring (read as HISTORY ``age`` next frames)."""
@@ -252,19 +281,19 @@ class ChainRunner:
             ring[:] = [RenderTarget(original.width, original.height, original.format) for _ in range(depth)]
             for target in ring:
                 target.clear()
-        self._copy_to(original, ring[state.frames % depth], ring[0], OFFSCREEN, _NEAREST)
+        self._copy_to(original, ring[state.frames % depth], OFFSCREEN, _NEAREST)
 
-    def _copy_to(self, texture: Texture, target: RenderTarget | None, screen: RenderTarget,
-                 matrix: tuple[float, ...], sampling: Sampling) -> None:
+    def _copy_to(self, texture: Texture, target: RenderTarget | None, matrix: tuple[float, ...],
+                 sampling: Sampling) -> None:
         assert self._copy is not None
         program = self._copy.program
-        self._bind_target(target, screen)
+        self._bind_target(target)
         program.use()
         program["u_matrix"] = matrix
+        program["u_opaque"] = 1.0 if target is None else 0.0
         gl.glActiveTexture(gl.GL_TEXTURE0)
         gl.glBindTexture(gl.GL_TEXTURE_2D, texture.id)
-        gl.glBindSampler(0, self.samplers.get(sampling))
-        self._units = max(self._units, 1)
+        self._bind_sampler(0, sampling)
         gl.glDrawArrays(gl.GL_TRIANGLE_STRIP, 0, 4)
 
     # ------------------------------------------------------------------ state
@@ -321,15 +350,16 @@ class ChainRunner:
 
 
 class _Textures:
-    """What a pass's texture references mean for one image and step this frame."""
+    """What a pass's texture references mean for one image and step this frame (``source``
+    and ``outputs`` move on pass by pass)."""
 
-    def __init__(self, step: Step, state: StepState, guest: Texture, original: Texture, source: Texture,
-                 outputs: list[Texture], black: RenderTarget | None) -> None:
+    def __init__(self, step: Step, state: StepState, guest: Texture, original: Texture, outputs: list[Texture],
+                 black: RenderTarget | None) -> None:
         self.step = step
         self.state = state
         self.guest = guest
         self.original = original
-        self.source = source
+        self.source = original
         self.outputs = outputs
         self.black = black
 

@@ -69,11 +69,21 @@ class CompiledPass:
     units: list[tuple[int, TextureRef]] = attrs.field(factory=list)  # set up for program.generation
     block_bindings: dict[str, int] = attrs.field(factory=dict)
     generation: int = -1
+    values: dict[str, Any] = attrs.field(factory=dict)  # uniforms as last set (each set is a GL call)
+
+    def put(self, name: str, value: Any) -> None:
+        """Set a uniform of the (bound) program if it has it and the value changed."""
+        if self.values.get(name, self) != value:
+            self.values[name] = value
+            program = self.program.program
+            if name in program.uniforms:
+                program[name] = value
 
     def setup(self) -> None:
         """Point sampler uniforms at texture units (after a (re)link): units in the order of ``samplers``."""
         program = self.program.program
         self.generation = self.program.generation
+        self.values = {}
         self.units = []
         program.use()
         for name, ref in self.samplers.items():
