@@ -172,6 +172,7 @@ class ChainRunner:
         try:
             for step_index, step in enumerate(steps):
                 state = self._state(key, step)
+                source = self._shrunk(source, step, sized)
                 textures = _Textures(step, state, guest, source, [], self._black)
                 for pass_index, compiled in enumerate(step.passes):
                     last = step_index == len(steps) - 1 and pass_index == len(step.passes) - 1
@@ -266,6 +267,22 @@ class ChainRunner:
         if masked != self._masked:
             gl.glColorMask(gl.GL_TRUE, gl.GL_TRUE, gl.GL_TRUE, gl.GL_FALSE if masked else gl.GL_TRUE)
             self._masked = masked
+
+    def _shrunk(self, source: Texture, step: Step, viewport: tuple[int, int]) -> Texture:
+        """``source``, or a copy of it no larger than the viewport if the step's first pass is
+        sized by its input: passes run at the image's size on screen, not the guest's, so a
+        tile shown small costs little whatever its guest's resolution."""
+        scale = step.passes[0].output
+        if "source" not in (scale.scale_x.kind, scale.scale_y.kind):
+            return source
+        shrink = min(viewport[0] / source.width, viewport[1] / source.height)
+        if shrink >= 1.0:
+            return source
+        target = self.pool.acquire(max(1, round(source.width * shrink)), max(1, round(source.height * shrink)),
+                                   source.format)
+        self._copy_to(source, target, OFFSCREEN, _LINEAR)
+        self.draws += 1
+        return Texture(target.texture, target.width, target.height, target.format)
 
     def _present(self, texture: Texture, mvp: tuple[float, ...]) -> None:
         """Draw an offscreen result onto the image's place on screen."""

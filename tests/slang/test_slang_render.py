@@ -279,3 +279,15 @@ def test_hot_reload_of_shader_preset_and_a_broken_edit(render_scene, tmp_path):
     assert np.abs(tile(shell) - np.round(CARD * 0.5)).max() <= 1  # the last good passes keep drawing
     (error,) = shell.errors()
     assert error.startswith(f"{tmp_path / 'g.slang'}:") and "nothing" in error, error
+
+
+def test_a_tile_shown_smaller_than_its_guest_runs_the_preset_at_its_size_on_screen(render_scene, tmp_path):
+    copy = shader(body="FragColor = texture(Source, vTexCoord);")
+    show = shader(ubo="   vec4 SourceSize;\n   vec4 OriginalSize;\n", samplers=("Source", "Original"),
+                  body="FragColor = vec4(global.SourceSize.xy, global.OriginalSize.x, 1000.0) / 1000.0;")
+    path = scene(tmp_path, "shaders = 2\nshader0 = a.slang\nshader1 = b.slang\n", {"a.slang": copy, "b.slang": show})
+    half = path.read_text().replace("camera: {x: 400, y: 300, zoom: 1", "camera: {x: 800, y: 600, zoom: 0.5")
+    path.write_text(half)
+    shell = run(render_scene, path)
+    # the 640x480 guest fills 320x240 screen pixels: pass 0 runs at that size, on a copy that size
+    assert np.abs(shell.screenshot()[120, 160, :3] - scaled([320, 240, 320])).max() <= 1
