@@ -82,6 +82,10 @@ class Pointer(Protocol):
 class Lifecycle(Protocol):
     """Control of the machine behind the tile.  Each returns at once; the future says how it went."""
 
+    @property
+    def persistent(self) -> bool:
+        """Whether the machine writes to disks that outlive it: stopping it hard can lose data."""
+
     def pause(self) -> concurrent.futures.Future[Any]:
         """Stop the guest's CPUs (the screen stays)."""
 
@@ -91,8 +95,19 @@ class Lifecycle(Protocol):
     def reset(self) -> concurrent.futures.Future[Any]:
         """Hard reset, like the reset button."""
 
-    def powerdown(self) -> concurrent.futures.Future[Any]:
-        """ACPI power button: ask the guest to shut down (forced off after a timeout)."""
+    def powerdown(self, timeout: float | None = None) -> concurrent.futures.Future[Any]:
+        """ACPI power button: ask the guest to shut down, forced off after ``timeout`` seconds
+        (None: the source's own default)."""
+
+    def force_off(self) -> concurrent.futures.Future[Any]:
+        """Stop the machine at once, like pulling the plug (the guest is not asked)."""
+
+    def relaunch(self) -> concurrent.futures.Future[Any]:
+        """Start the machine afresh from any state: a running or paused one is stopped first,
+        a stopped or failed one just starts.  A state kept by :meth:`save_and_stop` is resumed."""
+
+    def save_and_stop(self) -> concurrent.futures.Future[Any]:
+        """Save the whole machine (memory, devices) and stop it; its next start continues there."""
 
 
 class Telemetry(Protocol):

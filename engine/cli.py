@@ -98,9 +98,12 @@ def cmd_doctor(args: argparse.Namespace, host: PluginHost) -> int:
 
 
 def cmd_run(args: argparse.Namespace, host: PluginHost) -> int:
+    from geometry_os.scene.save import last_saved_scene
     from geometry_os.shell import RunOptions, run_scene
 
-    path = Path(args.scene) if args.scene else default_scene()
+    path = Path(args.scene) if args.scene else last_saved_scene() or default_scene()
+    if not args.scene:
+        log.info("opening %s", path)
     try:
         scene = load_scene(path, host)
     except SceneError as exc:
@@ -128,7 +131,8 @@ def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="open a scene on the map (default: the shipped default scene)")
+    run = sub.add_parser("run", help="open a scene on the map (default: the scene saved last, else the "
+                         "shipped default scene)")
     run.add_argument("scene", nargs="?", help="scene file (YAML)")
     run.add_argument("--headless", action="store_true", help="render offscreen through EGL, no window")
     run.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")

@@ -78,6 +78,10 @@ def connect_window_events(shell: Any) -> None:
         shell.dispatch_input("on_mouse_scroll", x, height() - 1 - y, scroll_x, scroll_y)
         return True
 
+    def on_file_drop(x: int, y: int, paths: list[str]) -> bool:
+        shell.dispatch_input("on_file_drop", x, height() - 1 - y, list(paths))
+        return True
+
     def on_resize(width: int, height_: int) -> None:
         fb_width, fb_height = window.get_framebuffer_size()
         shell.camera.resize(fb_width, fb_height)
@@ -94,5 +98,6 @@ def connect_window_events(shell: Any) -> None:
     window.push_handlers(on_key_press=on_key_press, on_key_release=on_key_release, on_text=on_text,
                          on_mouse_press=on_mouse_press, on_mouse_release=on_mouse_release,
                          on_mouse_motion=on_mouse_motion, on_mouse_drag=on_mouse_drag,
-                         on_mouse_scroll=on_mouse_scroll, on_resize=on_resize, on_expose=on_expose,
+                         on_mouse_scroll=on_mouse_scroll, on_file_drop=on_file_drop, on_resize=on_resize,
+                         on_expose=on_expose,
                          on_close=on_close)

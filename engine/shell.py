@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from geometry_os.frame_path import FramePath
 from geometry_os.pacing import FramePacer, FrameStats
 from geometry_os.plugin_host import ACTIVE, PluginHost
 from geometry_os.programs import ProgramRegistry
-from geometry_os.registry import Namespace
+from geometry_os.registry import ActionType, Namespace
 from geometry_os.render.effects import EffectChain, activate
 from geometry_os.render.shaders import ReloadableProgram, ShaderSource
 from geometry_os.render.target import RenderTarget
@@ -88,6 +89,7 @@ class Shell:
         self._stats = FrameStats()
         self.hud_visible = scene.window.hud
         self._focused: Tile | None = None
+        self._broadcast: list[Tile] = []
         self.running = True
         self.exit_code = 0
         self.programs = ProgramRegistry()
@@ -290,14 +292,64 @@ class Shell:
         """Take a tile off the map; its source stops in the background (the future says when)."""
         if tile is self._focused:
             self.focus(None)
+        if tile in self._broadcast:
+            self._broadcast.remove(tile)
         self.window.switch_to()
         self.frame_path.forget(tile)
         stopped = self._tiles.remove(tile)
         self.streaming.poke()
         return stopped
 
+    def place_tile(self, tile: Tile, position: tuple[float, float], size: tuple[float, float]) -> None:
+        """Move and resize a tile (its spec changes, so saving the scene keeps it)."""
+        numbers = (*position, *size)
+        if not all(math.isfinite(n) for n in numbers) or size[0] <= 0 or size[1] <= 0:
+            raise ValueError(f"tile {tile.name}: position {list(position)} and size {list(size)} "
+                             "must be finite numbers, the size positive")
+        tile.spec = attrs.evolve(tile.spec, position=(float(position[0]), float(position[1])),
+                                 size=(float(size[0]), float(size[1])))
+        self.streaming.poke()
+
+    def tile_spec(self, entry: Mapping[str, Any]) -> TileSpec:
+        from geometry_os.scene.save import spec_from_entry
+
+        return spec_from_entry(entry, self.registry, self.scene.directory)
+
+    def save_scene(self, path: Path | None = None) -> Path:
+        """Write the map's tiles back into the scene file (or ``path``); where it went."""
+        from geometry_os.scene.save import save_scene
+
+        written = save_scene(self.scene, [(tile.name, tile.spec) for tile in self._tiles], path)
+        original = self.scene.path
+        self.scene = attrs.evolve(self.scene, tiles=[tile.spec for tile in self._tiles])
+        object.__setattr__(self.scene, "path", written)
+        if not self.options.headless and original is not None and written.resolve() != original.resolve():
+            self.window.set_caption(f"{self.scene.window.title} - {written}")
+        return written
+
+    @property
+    def broadcast(self) -> Sequence[Tile]:
+        return tuple(self._broadcast)
+
+    def broadcast_to(self, tiles: Sequence[Tile]) -> None:
+        """Keys typed go to every tile of ``tiles``; the first has the focus (and the pointer)."""
+        group = list(tiles)
+        self.focus(None)  # the keys held in the VMs typed into so far are released
+        self.focus(group[0] if group else None)
+        self._broadcast = group if len(group) > 1 else []
+        if self._broadcast:
+            log.info("broadcast typing: %s", ", ".join(tile.name for tile in group))
+
+    def clipboard_text(self) -> str:
+        return "" if self.options.headless else str(self.window.get_clipboard_text())
+
+    @property
+    def actions(self) -> Sequence[ActionType]:
+        return list(self.registry.actions)
+
     def focus(self, tile: Tile | None) -> None:
-        """Focus ``tile`` (None: the map); sinks with ``on_focus_changed`` are told."""
+        """Focus ``tile`` (None: the map); sinks with ``on_focus_changed`` are told.  Broadcast
+        typing ends (after the sinks were told, so they release keys in every tile that had them)."""
         if tile is not self._focused:
             log.info("focus: %s", tile.name if tile else "map")
             old, self._focused = self._focused, tile
@@ -305,6 +357,7 @@ class Shell:
                 handler = getattr(sink, "on_focus_changed", None)
                 if handler is not None:
                     self._guarded(plugin, "on_focus_changed", lambda h=handler: h(old, tile))
+            self._broadcast = []
 
     # ------------------------------------------------ ShellView: the frame
     @property

@@ -10,7 +10,7 @@ work onto the main loop.  The engine's :class:`~geometry_os.shell.Shell` impleme
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from geometry_os.camera import Camera
+    from geometry_os.registry import ActionType
     from geometry_os.render.effects import EffectChain
     from geometry_os.render.shaders import ReloadableProgram, ShaderSource
     from geometry_os.render.target import RenderTarget
@@ -74,6 +75,38 @@ class ShellView(Protocol):
 
     def remove_tile(self, tile: Tile) -> concurrent.futures.Future[Any]:
         """Take ``tile`` off the map; its source stops in the background (the future is done then)."""
+
+    def place_tile(self, tile: Tile, position: tuple[float, float], size: tuple[float, float]) -> None:
+        """Move and resize ``tile`` (world units): its scene entry changes, so :meth:`save_scene` keeps it.
+        ValueError for a size that is not positive or a number that is not finite."""
+
+    def tile_spec(self, entry: Mapping[str, Any]) -> TileSpec:
+        """A tile's scene entry (one item of a scene's ``tiles``, as plain data) checked as the scene
+        loader checks a file's, relative paths against the scene's folder; ValueError listing the
+        mistakes, ``path: reason`` each, on one line."""
+
+    def save_scene(self, path: Path | None = None) -> Path:
+        """Write the tiles as they are now (positions, sizes, tiles added and removed) into the scene
+        file, or into ``path``; comments and everything untouched are kept.  A scene that cannot be
+        written there (read-only, the shipped default) goes under the user's config directory, and
+        the window title says so.  Returns where it was written; OSError when nowhere would do."""
+
+    # ------------------------------------------------------------ the keyboard
+    @property
+    def broadcast(self) -> Sequence[Tile]:
+        """The tiles that all receive typed keys (broadcast typing), the focused one first; empty
+        when keys go to the focused tile only."""
+
+    def broadcast_to(self, tiles: Sequence[Tile]) -> None:
+        """Type into every tile of ``tiles`` at once: the first is focused, the others get the same
+        keys.  Any later change of focus ends it."""
+
+    def clipboard_text(self) -> str:
+        """The text on the host's clipboard ('' when there is none, or headless)."""
+
+    @property
+    def actions(self) -> Sequence[ActionType]:
+        """Every action the plugins registered (``register_actions``): what menus and the palette offer."""
 
     # --------------------------------------------------------------- the frame
     @property

@@ -29,7 +29,8 @@ def open_window(scene: Scene, headless: bool) -> Any:
     pyglet.options["debug_gl"] = False  # ~1 us per GL call otherwise
     settings = scene.window
     window = pyglet.window.Window(settings.width, settings.height, caption=settings.title, resizable=not headless,
-                                  visible=not headless, config=gl_config(pyglet), vsync=False)
+                                  visible=not headless, config=gl_config(pyglet), vsync=False,
+                                  file_drops=not headless)  # files dropped on the map (the desktop plugin)
     if settings.fullscreen and not headless:
         window.set_fullscreen(True)
     return window

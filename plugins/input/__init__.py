@@ -3,7 +3,9 @@
 :mod:`.keymap` maps pyglet's key symbols to QEMU's key codes, :mod:`.bridge` is the
 input sink that feeds the focused tile's VM, :mod:`.hint` draws the "how to get
 back to the map" line, :mod:`.ops` adds ``type`` and ``keys`` to the shell's control
-socket and :mod:`.commands` the ``geos type`` / ``geos keys`` / ``geos shot`` commands.
+socket, :mod:`.commands` the ``geos type`` / ``geos keys`` / ``geos shot`` commands and
+:mod:`.actions` the keyboard actions of tile menus and the palette (key combinations,
+pasting the clipboard as keystrokes, broadcast typing).
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ def register_control_ops() -> list[api.ControlOp]:
     from geometry_os.plugins.input.ops import OPS
 
     return OPS
+
+
+@api.hookimpl
+def register_actions() -> list[api.ActionType]:
+    from geometry_os.plugins.input.actions import ACTIONS
+
+    return ACTIONS
 
 
 @api.hookimpl

@@ -9,7 +9,9 @@ Focus model (see docs/controls.md):
   Ctrl+Alt+F2 still reach the guest; clicking outside the tile does too;
 * keys and buttons held when focus leaves are released in the VM (no stuck keys);
 * the pointer is sent only over the guest image, in guest pixels through the camera
-  (absolute when the guest drives a tablet, relative with a pointer grab otherwise).
+  (absolute when the guest drives a tablet, relative with a pointer grab otherwise);
+* broadcast typing (``shell.broadcast``, several tiles): every key goes to each of their
+  keyboards; the pointer still goes to the focused one; the release chord ends it.
 
 Key repeat: pyglet reports a held key once (its auto-repeat only repeats ``on_text``),
 and a repeated press of a key already down is dropped, so the guest repeats by itself.
@@ -80,16 +82,28 @@ class InputBridge:
         self._chord_armed = False
 
     def tile_gone(self, name: str) -> None:
-        """Tile ``name`` stopped or failed: if it has the keyboard, the map takes it back."""
+        """Tile ``name`` stopped or failed: if it has the keyboard, the map takes it back; a
+        broadcast goes on into the others."""
+        group = list(self.shell.broadcast)
+        if any(tile.name == name for tile in group):
+            rest = [tile for tile in group if tile.name != name]
+            log.info("input: %s stopped; typing goes on into %s", name, ", ".join(t.name for t in rest) or "none")
+            self.shell.broadcast_to(rest)
+            return
         if self.tile is not None and self.tile.name == name:
             log.info("input: %s stopped; back to the map", name)
             self.shell.focus(None)
 
+    def keyboards(self) -> list[api.Keyboard]:
+        """Where keys go: every broadcast tile's keyboard, else the focused tile's."""
+        group = [keyboard for tile in self.shell.broadcast if (keyboard := keyboard_of(tile)) is not None]
+        return group or ([self.keyboard] if self.keyboard is not None else [])
+
     def release_all(self) -> None:
-        """Release every key and button we pressed in the VM that has them."""
-        if self.keyboard is not None:
+        """Release every key and button we pressed in the VMs that have them."""
+        for keyboard in self.keyboards():
             for qnum in self._keys:
-                self.keyboard.key_release(qnum)
+                keyboard.key_release(qnum)
         if self.pointer is not None:
             for button in self._buttons:
                 self.pointer.mouse_release(button)
@@ -111,6 +125,10 @@ class InputBridge:
         if self.tile is None:
             return None
         chord = "+".join(part.capitalize() for part in self.chord)
+        group = self.shell.broadcast
+        if group:
+            return (f"typing into {len(group)} VMs at once ({', '.join(t.title for t in group)}) - "
+                    f"press and release {chord} to stop")
         what = "keyboard and pointer go" if self.grabbed else "keyboard goes"
         return f"{self.tile.title}: {what} to the VM - press and release {chord} to return to the map"
 
@@ -122,35 +140,35 @@ class InputBridge:
         return all(self._down & CHORD_KEYS[part] for part in self.chord)
 
     def on_key_press(self, symbol: int, modifiers: int) -> bool:
-        keyboard = self.keyboard
-        if keyboard is None:
+        if self.keyboard is None:
             return False
         qnum = keymap.qnum_for_symbol(symbol)
         if symbol in self._down or (qnum is not None and qnum in self._keys):
             return True  # a repeat: the guest repeats by itself
-        self._sync_locks(keyboard, modifiers, symbol)
+        for each in self.keyboards():
+            self._sync_locks(each, modifiers, symbol)
         self._down.add(symbol)
         if self._chord_part(symbol):
             self._chord_armed = self._chord_held()
         else:
             if self._chord_armed and symbol in CHORD_SUBSTITUTES:
-                self._press(keyboard, symbol, keymap.QCODE_TO_QNUM[CHORD_SUBSTITUTES[symbol]])
+                self._press(symbol, keymap.QCODE_TO_QNUM[CHORD_SUBSTITUTES[symbol]])
                 self._chord_armed = False
                 return True
             self._chord_armed = False
         if qnum is None:
             log.debug("input: no QEMU key for pyglet symbol %s", key.symbol_string(symbol))
             return True
-        self._press(keyboard, symbol, qnum)
+        self._press(symbol, qnum)
         return True
 
-    def _press(self, keyboard: api.Keyboard, symbol: int, qnum: int) -> None:
+    def _press(self, symbol: int, qnum: int) -> None:
         self._keys[qnum] = symbol
-        keyboard.key_press(qnum)
+        for keyboard in self.keyboards():
+            keyboard.key_press(qnum)
 
     def on_key_release(self, symbol: int, modifiers: int) -> bool:
-        keyboard = self.keyboard
-        if keyboard is None:
+        if self.keyboard is None:
             return False
         # X11 may name the release differently from the press (Shift+1 pressed as
         # EXCLAMATION, released as 1 after Shift went up): match by symbol, then by key.
@@ -159,7 +177,8 @@ class InputBridge:
                       if s != symbol and (qnum is None or keymap.qnum_for_symbol(s) != qnum)}
         if qnum is not None and qnum in self._keys:
             del self._keys[qnum]
-            keyboard.key_release(qnum)
+            for each in self.keyboards():
+                each.key_release(qnum)
         if self._chord_armed and self._chord_part(symbol):
             self._chord_armed = False
             self.leave()

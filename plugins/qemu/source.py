@@ -5,8 +5,9 @@ the work happens on the backend loop (:mod:`.backend`, QMP and process) and the
 VM's display thread (:mod:`.dbus_display`, frames).  What else it can do it
 declares in :attr:`capabilities` (every protocol of :mod:`geometry_os.api`):
 
-* lifecycle: :meth:`pause`, :meth:`resume`, :meth:`reset`, :meth:`powerdown`
-  (return a ``concurrent.futures.Future``; never block);
+* lifecycle: :meth:`pause`, :meth:`resume`, :meth:`reset`, :meth:`powerdown`,
+  :meth:`force_off`, :meth:`relaunch`, :meth:`save_and_stop` (return a
+  ``concurrent.futures.Future``; never block) and :attr:`persistent`;
 * keyboard and pointer: :meth:`key_press` ... :meth:`mouse_release`,
   :meth:`send_keys`, :attr:`is_absolute`, :attr:`keyboard_modifiers` (queued to the
   display thread; never block).  Keys are paced by the display client's KeyPacer;
@@ -29,7 +30,7 @@ from typing import Any, TypeVar
 
 from geometry_os import api, rundir
 
-from . import backend
+from . import backend, images
 from .dbus_display import DisplayClient
 from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
@@ -62,14 +63,15 @@ class QemuSource(api.FrameSource):
     def start(self) -> None:
         """Spawn QEMU and its display client in the background; returns at once.
 
-        With ``resume`` and a state saved by the last run, QEMU continues from it.
+        With a state saved by the last run (``resume``) or by :meth:`save_and_stop`, QEMU
+        continues from it.
         """
         with self._lock:
             if self._session is not None and self._session.active:
                 return
-            saved = self.state_file() if self.params.resume else None
+            saved = self.state_file()
             session = VmSession(self.ctx, self.params, self._report,
-                                resume_from=saved if saved is not None and saved.exists() else None)
+                                resume_from=saved if saved.exists() else None)
             self._session = session
         session.booting()
         backend.call_soon(session.start)
@@ -78,13 +80,16 @@ class QemuSource(api.FrameSource):
         """Stop QEMU (ACPI power-off first when ``persistent``) and wait for it.
 
         Idempotent; joins the display thread.  Bounded: QEMU that ignores
-        ``quit`` is killed.
+        ``quit`` is killed.  With ``resume`` the VM's state is saved instead.
         """
+        self._stop(save=self.params.resume)
+
+    def _stop(self, *, save: bool) -> None:
         with self._lock:
             session, self._session = self._session, None
         if session is None:
             return
-        if self.params.resume and self._save(session):
+        if save and self._save(session):
             return
         timeout = QUIT_TIMEOUT * 2 + KILL_TIMEOUT + _STOP_MARGIN
         if self.params.persistent:
@@ -129,15 +134,72 @@ class QemuSource(api.FrameSource):
         self.stop()
         self.start()
 
+    def relaunch(self) -> concurrent.futures.Future[None]:
+        """Stop (without saving) and start again, on a thread of its own; done once it is starting."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def work() -> None:
+            try:
+                self._stop(save=False)
+                self.start()
+            except Exception as exc:  # handed to whoever asked, who shows it
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        threading.Thread(target=work, name=f"geos-restart-{self.ctx.name}", daemon=True).start()
+        return future
+
+    def save_and_stop(self) -> concurrent.futures.Future[None]:
+        """Save the whole VM to :meth:`state_file` and stop it; the next start resumes it."""
+        with self._lock:
+            session = self._session
+            if session is None or not session.active or \
+                    self.ctx.state not in (api.TileState.RUNNING, api.TileState.PAUSED):
+                return _failed(RuntimeError(f"{self.ctx.name} is not running"))
+            self._session = None
+        path = self.state_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        saved = backend.submit(session.save_state(path))
+
+        def kept_running(done: concurrent.futures.Future[None]) -> None:
+            if done.exception() is not None:  # refused or failed: the VM runs on, still ours
+                path.unlink(missing_ok=True)
+                with self._lock:
+                    if self._session is None:
+                        self._session = session
+
+        saved.add_done_callback(kept_running)
+        return saved
+
+    def force_off(self) -> concurrent.futures.Future[None]:
+        """Quit QEMU at once (killed if it does not quit): no ACPI, no saved state."""
+        with self._lock:
+            session, self._session = self._session, None
+        if session is None:
+            return _failed(RuntimeError(f"{self.ctx.name} is not running"))
+
+        async def off() -> None:
+            await session.stop(graceful=False)
+            self.ctx.report_state(api.TileState.STOPPED, "forced off")
+
+        return backend.submit(off())
+
+    @property
+    def persistent(self) -> bool:
+        """True when the VM writes to its disk images (``persistent`` with disks)."""
+        try:
+            return any(writable for _, _, writable in media(self.params, self.ctx.scene_dir))
+        except images.ImageError:  # not installed: nothing is written yet
+            return False
+
     def _report(self, state: api.TileState, reason: str) -> None:
         self.ctx.report_state(state, reason)
 
     def _submit(self, work: Callable[[VmSession], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
         session = self._session
         if session is None:
-            future: concurrent.futures.Future[T] = concurrent.futures.Future()
-            future.set_exception(RuntimeError(f"{self.ctx.name} is not running"))
-            return future
+            return _failed(RuntimeError(f"{self.ctx.name} is not running"))
         return backend.submit(work(session))
 
     def qmp(self, cmd: str, args: dict[str, Any] | None = None,
@@ -154,9 +216,10 @@ class QemuSource(api.FrameSource):
     def reset(self) -> concurrent.futures.Future[Any]:
         return self.qmp("system_reset")
 
-    def powerdown(self, timeout: float = POWERDOWN_TIMEOUT) -> concurrent.futures.Future[None]:
-        """ACPI power-off; ``quit`` after ``timeout`` s, then SIGKILL."""
-        return self._submit(lambda session: session.powerdown(timeout))
+    def powerdown(self, timeout: float | None = None) -> concurrent.futures.Future[None]:
+        """ACPI power-off; ``quit`` after ``timeout`` s (default POWERDOWN_TIMEOUT), then SIGKILL."""
+        wait = POWERDOWN_TIMEOUT if timeout is None else timeout
+        return self._submit(lambda session: session.powerdown(wait))
 
     # ----------------------------------------------------------------- queries
 
@@ -259,3 +322,9 @@ class QemuSource(api.FrameSource):
     def mouse_release(self, button: int) -> None:
         if (display := self.display) is not None:
             display.mouse_release(button)
+
+
+def _failed(exc: Exception) -> concurrent.futures.Future[Any]:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_exception(exc)
+    return future

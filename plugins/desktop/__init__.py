@@ -1,0 +1,57 @@
+"""The map as a desktop: arrange tiles, act on VMs, add VMs, save the layout.
+
+:mod:`.pointer` is the input sink that moves, resizes and selects tiles, runs actions'
+shortcuts and takes dropped files; :mod:`.overlay` the tile menu, the command palette,
+the image picker and confirmations (with their own modal sink); :mod:`.layer` draws all
+of it; :mod:`.actions` are the actions on machines and tiles; :mod:`.arrange` the
+geometry of snapping and layout; :mod:`.media` new VMs from files and images;
+:mod:`.control` and :mod:`.commands` the ``geos vm/add/move/save/tiles`` side.
+docs/controls.md is the user's reference.
+"""
+
+from __future__ import annotations
+
+from geometry_os import api
+from geometry_os.plugins.desktop.desktop import DesktopOptions
+
+
+@api.hookimpl
+def plugin_options() -> type:
+    return DesktopOptions
+
+
+@api.hookimpl
+def register_actions() -> list[api.ActionType]:
+    from geometry_os.plugins.desktop.actions import ACTIONS
+
+    return ACTIONS
+
+
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
+    from geometry_os.plugins.desktop.layer import DesktopLayer
+
+    return [api.LayerType("desktop", order=92, factory=DesktopLayer)]
+
+
+@api.hookimpl
+def register_input_sinks() -> list[api.InputSinkType]:
+    from geometry_os.plugins.desktop.overlay import OverlayInput
+    from geometry_os.plugins.desktop.pointer import ArrangeInput
+
+    return [api.InputSinkType("desktop-overlay", priority=150, factory=OverlayInput),
+            api.InputSinkType("desktop", priority=75, factory=ArrangeInput)]
+
+
+@api.hookimpl
+def register_control_ops() -> list[api.ControlOp]:
+    from geometry_os.plugins.desktop.control import OPS
+
+    return OPS
+
+
+@api.hookimpl
+def register_commands() -> list[api.CommandType]:
+    from geometry_os.plugins.desktop.commands import COMMANDS
+
+    return COMMANDS
