@@ -87,7 +87,7 @@ class Shell:
         self._time = 0.0
         self._frame_dt = 0.0
         self._stats = FrameStats()
-        self.hud_visible = scene.window.hud
+        self._hud_visible = scene.window.hud
         self._focused: Tile | None = None
         self._broadcast: list[Tile] = []
         self.running = True
@@ -371,6 +371,14 @@ class Shell:
     @property
     def stats(self) -> FrameStats:
         return self._stats
+
+    @property
+    def hud_visible(self) -> bool:
+        return self._hud_visible
+
+    @hud_visible.setter
+    def hud_visible(self, visible: bool) -> None:
+        self._hud_visible = visible
 
     @property
     def headless(self) -> bool:
