@@ -134,7 +134,9 @@ def update_tiles(document: CommentedMap, tiles: Sequence[tuple[str, TileSpec]]) 
     kept = [(name, entry) for name, entry in named if name in live]
     for index, (name, _) in reversed(list(enumerate(named))):
         if name not in live:
-            del entries[index]
+            del entries[index]  # comments inside its entry go with it
+    if not entries and named:
+        entries = document["tiles"] = _flow([])  # an emptied block list would be left as invalid YAML
     for index, (name, entry) in enumerate(kept):
         if not isinstance(entry, CommentedMap):
             continue
