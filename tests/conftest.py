@@ -8,7 +8,9 @@ marker here; tests elsewhere that boot QEMU or open a window carry it themselves
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -21,6 +23,13 @@ from geometry_os.window import use_headless
 use_headless()
 
 from geometry_os.plugin_host import PluginHost  # noqa: E402
+
+# Nothing a test does may touch the user's own settings, saved scenes or pictures: those
+# folders point into one throwaway directory for the whole run (subprocesses inherit it).
+# The image cache (XDG_CACHE_HOME) stays the user's: tests boot the images tools/dev built.
+_USER_DIRS = tempfile.mkdtemp(prefix="geos-tests-")
+for _variable, _folder in (("XDG_CONFIG_HOME", "config"), ("XDG_PICTURES_DIR", "pictures")):
+    os.environ[_variable] = os.path.join(_USER_DIRS, _folder)
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
