@@ -291,3 +291,27 @@ def test_a_tile_shown_smaller_than_its_guest_runs_the_preset_at_its_size_on_scre
     shell = run(render_scene, path)
     # the 640x480 guest fills 320x240 screen pixels: pass 0 runs at that size, on a copy that size
     assert np.abs(shell.screenshot()[120, 160, :3] - scaled([320, 240, 320])).max() <= 1
+
+
+def test_absolute_scale_feedback_and_history_sizes_and_mirrored_wrap(render_scene, tmp_path):
+    small = shader(body="FragColor = texture(Source, vTexCoord);")
+    show = shader(
+        ubo="   vec4 SourceSize;\n   vec4 OriginalHistorySize1;\n   vec4 PassFeedbackSize0;\n"
+            "   vec4 SmallFeedbackSize;\n   float OriginalAspectRotated;\n",
+        samplers=("Source", "OriginalHistory1", "PassFeedback0", "SmallFeedback", "Original"),
+        body=regions(
+            "vec4(global.SourceSize.xy, global.OriginalHistorySize1.x, 1000.0) / 1000.0",
+            "vec4(global.PassFeedbackSize0.xy, global.SmallFeedbackSize.y, 1000.0) / 1000.0",
+            "vec4(global.OriginalAspectRotated / 2.0, texture(PassFeedback0, vTexCoord).a, "
+            "texture(SmallFeedback, vTexCoord).a + texture(OriginalHistory1, vTexCoord).a - 1.0, 1.0)",
+            "texture(Original, vec2(-vTexCoord.x, vTexCoord.y))"))
+    preset = ("shaders = 2\nshader0 = a.slang\nalias0 = Small\nscale_type_x0 = absolute\nscale_x0 = 100\n"
+              "scale_type_y0 = absolute\nscale_y0 = 50\nshader1 = b.slang\nwrap_mode1 = mirrored_repeat\n")
+    shell = run(render_scene, scene(tmp_path, preset, {"a.slang": small, "b.slang": show}))
+    render_scene.frames(shell, 2)  # feedback and history have a frame behind them
+    image = tile(shell)
+    assert np.abs(stripe(image, 0, 4) - scaled([100, 50, 640])).max() <= 1
+    assert np.abs(stripe(image, 1, 4) - scaled([100, 50, 50])).max() <= 1
+    assert np.abs(stripe(image, 2, 4) - np.round(np.array([640 / 480 / 2, 1.0, 1.0]) * 255)).max() <= 1
+    # mirrored_repeat reads u at -u: the card itself (repeat would read 1 - u, clamping the edge column)
+    assert np.array_equal(image[100:140, 480:640], CARD[100:140, 480:640])
