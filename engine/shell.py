@@ -100,6 +100,7 @@ class Shell:
                                    on_call=self._on_call)
         rundir.clean_stale()  # leftovers of shells that died without cleaning up
         self._runtime_dir = rundir.shell_runtime_dir()
+        self._headless_clipboard = ""  # the clipboard of a shell without a window
         self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
         self.frame_path = FramePath(self.streaming)
         self.pacer = FramePacer(self.tick, lambda: float(self.scene.window.fps), self._finished,
@@ -341,7 +342,13 @@ class Shell:
             log.info("broadcast typing: %s", ", ".join(tile.name for tile in group))
 
     def clipboard_text(self) -> str:
-        return "" if self.options.headless else str(self.window.get_clipboard_text())
+        return self._headless_clipboard if self.options.headless else str(self.window.get_clipboard_text())
+
+    def set_clipboard_text(self, text: str) -> None:
+        if self.options.headless:
+            self._headless_clipboard = text
+        else:
+            self.window.set_clipboard_text(text)
 
     @property
     def actions(self) -> Sequence[ActionType]:

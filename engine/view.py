@@ -102,7 +102,11 @@ class ShellView(Protocol):
         keys.  Any later change of focus ends it."""
 
     def clipboard_text(self) -> str:
-        """The text on the host's clipboard ('' when there is none, or headless)."""
+        """The text on the host's clipboard ('' when there is none; headless: what
+        :meth:`set_clipboard_text` put there)."""
+
+    def set_clipboard_text(self, text: str) -> None:
+        """Put ``text`` on the host's clipboard (headless: on the shell's own)."""
 
     @property
     def actions(self) -> Sequence[ActionType]:
