@@ -19,6 +19,11 @@ Where things are:
 * named boot images: :mod:`.images` (the catalogue), :mod:`.image_media`,
   :mod:`.image_tools`, :mod:`.image_download`, :mod:`.image_alpine`,
   :mod:`.image_cli` (``geos image``);
+* the other channels of a VM: :mod:`.serial` (the serial port as a line of bytes),
+  :mod:`.terminal` / :mod:`.terminal_render` / :mod:`.terminal_keys` /
+  :mod:`.terminal_view` (a terminal on it), :mod:`.console` (the ``qemu-console``
+  source type), :mod:`.resize` (``resize: follow``), :mod:`.channels` (the layer that
+  docks consoles and reports tile sizes), :mod:`.actions` (tile menu entries);
 * :mod:`.accel`: KVM probe, what the installed QEMU supports (``geos doctor``).
 
 docs/qemu.md is the user's guide; docs/images.md the images'.
@@ -28,7 +33,10 @@ from __future__ import annotations
 
 from geometry_os import api
 
-from . import accel, image_cli, registry
+from . import accel, actions, image_cli, registry
+from .channels import ChannelsLayer
+from .console import SOURCE_TYPE as CONSOLE_TYPE
+from .console import ConsoleParams, ConsoleSource
 from .params import QemuParams
 from .source import QemuSource
 
@@ -36,7 +44,19 @@ from .source import QemuSource
 @api.hookimpl
 def register_sources() -> list[api.SourceType]:
     return [api.SourceType("qemu", QemuParams, QemuSource,
-                           "A QEMU virtual machine; its screen streamed through -display dbus.")]
+                           "A QEMU virtual machine; its screen streamed through -display dbus."),
+            api.SourceType(CONSOLE_TYPE, ConsoleParams, ConsoleSource,
+                           "The serial console of a QEMU tile, as a terminal.")]
+
+
+@api.hookimpl
+def register_layers() -> list[api.LayerType]:
+    return [api.LayerType("qemu-channels", order=5, factory=ChannelsLayer)]
+
+
+@api.hookimpl
+def register_actions() -> list[api.ActionType]:
+    return list(actions.ACTIONS)
 
 
 def _qemu_checks() -> list[api.CheckResult]:

@@ -10,7 +10,13 @@ Choices and why:
 * ``-monitor none -parallel none``: without them QEMU adds text consoles (HMP,
   parallel port) next to the guest's screen.
 * The serial port always goes to a file (the tile's ``serial.log`` by default), so
-  a guest that fails early leaves something to read.
+  a guest that fails early leaves something to read.  With a reader (the tile's
+  serial console, :mod:`.serial`) it is a socketpair whose every byte QEMU also
+  writes to that file (``logfile=``): the terminal and the log see the same bytes.
+* ``audio``: intel-hda + hda-duplex on the D-Bus audio backend (:mod:`.audio`).
+* ``clipboard``: a ``qemu-vdagent`` chardev on the virtio-serial port a guest's
+  spice-vdagent looks for (``com.redhat.spice.0``); the D-Bus Clipboard object
+  then carries the text (:mod:`.clipboard`).
 * Disks get ``snapshot=on`` unless ``persistent``: a tile never changes an image
   by accident.
 * ``-name ...,debug-threads=on``: vCPU threads get names in /proc (telemetry and
@@ -60,13 +66,20 @@ def image_format(path: Path) -> str:
     return "raw"
 
 
+AUDIO_ARGS = ["-audiodev", "dbus,id=snd0", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0"]
+CLIPBOARD_ARGS = ["-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device", "virtio-serial-pci",
+                  "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0"]
+
+
 def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir: Path,
-               accel: str, qmp_fd: int, name: str = "geos") -> list[str]:
+               accel: str, qmp_fd: int, name: str = "geos", serial_fd: int | None = None) -> list[str]:
     """The full argv (``argv[0]`` is ``binary``) for ``params``.
 
     ``accel`` is already resolved ("kvm" or "tcg"); ``qmp_fd`` is QEMU's end of
-    the QMP socketpair, inherited by the child.  A named image becomes its media
-    (:func:`~.params.boot_params`; raises when it is not installed).
+    the QMP socketpair, inherited by the child, and ``serial_fd`` QEMU's end of
+    the serial port's (None: the serial port only goes to its log file).  A named
+    image becomes its media (:func:`~.params.boot_params`; raises when it is not
+    installed).
     """
     params = boot_params(params)
     argv = [binary, "-name", f"{escape(name)},debug-threads=on", "-no-user-config",
@@ -77,8 +90,15 @@ def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir:
             "-monitor", "none", "-parallel", "none"]
     argv += DISPLAY_ARGS[params.display]
     serial = resolve(params.serial, scene_dir) if params.serial else runtime_dir / "serial.log"
-    argv += ["-chardev", f"file,id=serial0,path={escape(str(serial))}",
-             "-serial", "chardev:serial0"]
+    if serial_fd is None:
+        argv += ["-chardev", f"file,id=serial0,path={escape(str(serial))}"]
+    else:
+        argv += ["-chardev", f"socket,id=serial0,fd={serial_fd},logfile={escape(str(serial))}"]
+    argv += ["-serial", "chardev:serial0"]
+    if params.audio:
+        argv += AUDIO_ARGS
+    if params.clipboard:
+        argv += CLIPBOARD_ARGS
     argv += ["-nic", "user,model=virtio-net-pci"] if params.network else ["-nic", "none"]
     if params.tablet:
         argv += ["-device", "qemu-xhci,id=xhci", "-device", "usb-tablet,bus=xhci.0"]

@@ -63,8 +63,15 @@ CONNECT_TIMEOUT = 5.0
 CALL_TIMEOUT = 5.0
 
 
+UNSUPPORTED = "org.qemu.Display1.Error.Unsupported"
+
+
 class DisplayError(Exception):
     """The display connection could not be set up."""
+
+
+class Unsupported(DisplayError):
+    """QEMU refused a call this VM's devices cannot do (SetUIInfo on a display without modes)."""
 
 
 class DisplayClient:
@@ -313,6 +320,38 @@ class DisplayClient:
     @property
     def cursor_pos(self) -> CursorPos | None:
         return self.listener.cursor_pos
+
+    def set_ui_info(self, width: int, height: int) -> concurrent.futures.Future[None]:
+        """Ask the guest for a ``width`` x ``height`` mode (``Console.SetUIInfo``, any thread).
+
+        The future fails with :class:`Unsupported` when the display device takes no mode from
+        the host, with :class:`DisplayError` when QEMU is not reachable.
+        Whether the guest follows shows later as a new console size."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        loop, cid = self._loop, self.console_id
+        if loop is None or self._closing or cid is None:
+            future.set_exception(DisplayError(f"{self.name}: the display is not connected"))
+            return future
+        # width/height in mm at about 96 dpi: guests read them as the monitor's physical size
+        body = [round(width * 25.4 / 96), round(height * 25.4 / 96), 0, 0, int(width), int(height)]
+
+        async def call() -> None:
+            bus = self._bus
+            if bus is None or not bus.connected:
+                raise DisplayError(f"{self.name}: the display is not connected")
+            msg = Message(path=CONSOLE_PATH.format(cid), interface=CONSOLE_IFACE, member="SetUIInfo",
+                          signature="qqiiuu", body=body)
+            reply = await asyncio.wait_for(bus.call(msg), CALL_TIMEOUT)
+            if reply is None or reply.message_type is MessageType.ERROR:
+                detail = (reply.body[0] if reply.body else reply.error_name) if reply is not None else "no reply"
+                error = Unsupported if reply is not None and reply.error_name == UNSUPPORTED else DisplayError
+                raise error(f"SetUIInfo {width}x{height}: {detail}")
+
+        try:
+            return asyncio.run_coroutine_threadsafe(call(), loop)
+        except RuntimeError:  # the loop closed meanwhile
+            future.set_exception(DisplayError(f"{self.name}: the display is closed"))
+            return future
 
     # ------------------------------------------------------------------- input
 

@@ -55,9 +55,21 @@ class QemuParams:
     resume: bool = setting(False, doc="save the whole VM (memory, devices) when the shell exits and "
                            "continue exactly there on the next run, like hibernation; with disks "
                            "it needs persistent (docs/qemu.md)")
+    serial_console: bool = setting(False, doc="show the guest's serial port as a terminal tile docked to the "
+                                   "right of this one (the tile menu toggles it); a tile with display: none "
+                                   "is its serial console anyway")
+    resize: str = setting("fixed", doc="follow: ask the guest for a screen mode the size of the tile on screen "
+                          "(virtio display and a guest KMS driver needed); fixed: never ask",
+                          choices=("fixed", "follow"))
+    audio: bool = setting(False, doc="give the guest a sound card (intel-hda with hda-duplex) whose sound the "
+                          "shell plays from where the tile is on the map")
+    clipboard: bool = setting(False, doc="share the clipboard with the guest through QEMU's qemu-vdagent "
+                              "(the guest needs spice-vdagent); without it, paste types the text as keys")
     extra_args: list[str] = setting(factory=list, doc="extra QEMU arguments, appended as-is")
 
     def __attrs_post_init__(self) -> None:
+        if self.resize == "follow" and self.display != "virtio":
+            raise ValueError("resize: follow needs display: virtio (only virtio-gpu takes a mode from the host)")
         if self.resume and self.disk and not self.persistent:
             raise ValueError("resume needs persistent: true when there are disks "
                              "(the saved memory would not match disks whose changes were discarded)")

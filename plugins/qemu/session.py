@@ -35,6 +35,7 @@ from .dbus_display import DisplayClient, DisplayError
 from .monitor import Monitor, MonitorError
 from .params import QemuParams, check_media
 from .process import KILL_TIMEOUT, QemuProcess, SpawnError
+from .serial import SerialLine
 from .telemetry import CpuMeter
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,10 @@ class VmSession:
 
     def __init__(self, ctx: TileContext, params: QemuParams,
                  report: Callable[[TileState, str], None], *,
-                 resume_from: Path | None = None) -> None:
+                 resume_from: Path | None = None, serial: SerialLine | None = None) -> None:
         self.ctx = ctx
         self.params = params
+        self.serial = serial  # the tile's serial line: QEMU's serial port is attached to it
         self.resume_from = resume_from  # a state file written by save_state: resume it
         self._report_fn = report
         self.active = True
@@ -74,6 +76,7 @@ class VmSession:
         self._reconnects = 0
         self._state_before_hang = TileState.STOPPED
         self._run_task: asyncio.Task[None] | None = None
+        self._serial_sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ reports
@@ -143,31 +146,45 @@ class VmSession:
         assert self.binary is not None and self.accel is not None  # set by _prepare
         runtime_dir = rundir.ensure_private_dir(self.ctx.runtime_dir)
         ours, theirs = socket.socketpair()
+        # the serial port: a socketpair whose bytes QEMU also logs (command.py), when a line reads it
+        serial_ours, serial_theirs = socket.socketpair() if self.serial is not None else (None, None)
         try:
             argv = build_argv(self.params, binary=self.binary, scene_dir=self.ctx.scene_dir,
                               runtime_dir=runtime_dir, accel=self.accel, qmp_fd=theirs.fileno(),
-                              name=self.ctx.title or self.ctx.name)
+                              name=self.ctx.title or self.ctx.name,
+                              serial_fd=serial_theirs.fileno() if serial_theirs is not None else None)
             if self.resume_from is not None:
                 argv += vmstate.INCOMING_ARGS
             log.info("%s: %s", self.ctx.name, " ".join(argv))
+            fds = (theirs.fileno(),) + ((serial_theirs.fileno(),) if serial_theirs is not None else ())
             # on the backend thread: see backend.py
-            process = QemuProcess.spawn(self.ctx.name, argv, cwd=runtime_dir, pass_fds=(theirs.fileno(),))
+            process = QemuProcess.spawn(self.ctx.name, argv, cwd=runtime_dir, pass_fds=fds)
         except SpawnError as exc:
             ours.close()
+            if serial_ours is not None:
+                serial_ours.close()
             self._fail(str(exc))
             return
         finally:
             theirs.close()
+            if serial_theirs is not None:
+                serial_theirs.close()
         self.process = process
+        if self.serial is not None and serial_ours is not None:
+            self._serial_sock = serial_ours
+            self.serial.attach(serial_ours)
         monitor = self.monitor = Monitor(self.ctx.name, ours, self._on_event)
         if not await self._until_exit(process, monitor.connect(), QMP_CONNECT_TIMEOUT, "QMP"):
             return
         cpu = CpuMeter(process.pid, await monitor.vcpu_threads())
         if self.resume_from is not None and not await self._resume(process, monitor, self.resume_from):
             return
-        ready = await self._connect_display(monitor)
-        if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
-            return
+        if self.params.display == "none":
+            self._frame_seen = True  # no screen: the tile shows the serial console (terminal_view.py)
+        else:
+            ready = await self._connect_display(monitor)
+            if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
+                return
         status = await monitor.execute("query-status")
         self._vm_running = bool(status.get("running"))
         if not self._vm_running and status.get("status") in ("paused", "prelaunch"):
@@ -419,6 +436,8 @@ class VmSession:
         await self._close_clients()
 
     async def _close_clients(self) -> None:
+        if self.serial is not None:
+            self.serial.detach(self._serial_sock)
         display, self.display = self.display, None
         if display is not None:
             await asyncio.to_thread(display.close)

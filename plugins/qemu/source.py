@@ -14,7 +14,10 @@ declares in :attr:`capabilities` (every protocol of :mod:`geometry_os.api`):
   while the D-Bus display is not connected they go over QMP ``input-send-event``,
   paced by this source's own KeyPacer on the backend loop;
 * cursor: :attr:`cursor` and :attr:`cursor_pos`;
-* telemetry: :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``.
+* telemetry: :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``;
+* the serial port: :attr:`serial` (:mod:`.serial`), which a docked console reads; with
+  ``display: none`` the tile itself is that console: a :class:`~.terminal_view.TerminalView`
+  draws into the tile and is its keyboard and pointer.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from typing import Any, TypeVar
 
 from geometry_os import api, rundir
 
-from . import backend, images
+from . import backend, images, serial
 from .dbus_display import DisplayClient
 from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
+from .resize import FollowSize
 from .session import POWERDOWN_TIMEOUT, VmSession
+from .terminal_view import TerminalView
 from .vmstate import SAVE_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -51,8 +56,17 @@ class QemuSource(api.FrameSource):
 
     def __init__(self, ctx: api.TileContext, params: QemuParams) -> None:
         super().__init__(ctx, params)
-        self.capabilities = api.Capabilities(keyboard=self, pointer=self, lifecycle=self, telemetry=self,
-                                             cursor=self)
+        self.serial = serial.line_for(ctx.runtime_dir.parent, ctx.name)
+        self.console: TerminalView | None = None  # display: none: the tile shows its serial console
+        self.console_wanted = params.serial_console and params.display != "none"  # a docked console (channels.py)
+        self.follow = FollowSize(ctx.name, lambda: self.display) if params.resize == "follow" else None
+        if params.display == "none":
+            self.console = TerminalView(ctx.name, self.serial, ctx.mailbox)
+            self.capabilities = api.Capabilities(keyboard=self.console, pointer=self.console, lifecycle=self,
+                                                 telemetry=self)
+        else:
+            self.capabilities = api.Capabilities(keyboard=self, pointer=self, lifecycle=self, telemetry=self,
+                                                 cursor=self)
         self._lock = threading.Lock()
         self._session: VmSession | None = None
         self._qmp_keys: api.KeyPacer | None = None  # made on first use: it starts the backend loop
@@ -71,8 +85,10 @@ class QemuSource(api.FrameSource):
                 return
             saved = self.state_file()
             session = VmSession(self.ctx, self.params, self._report,
-                                resume_from=saved if saved.exists() else None)
+                                resume_from=saved if saved.exists() else None, serial=self.serial)
             self._session = session
+        if self.console is not None:
+            self.console.start()
         session.booting()
         backend.call_soon(session.start)
 
@@ -87,6 +103,8 @@ class QemuSource(api.FrameSource):
     def _stop(self, *, save: bool) -> None:
         with self._lock:
             session, self._session = self._session, None
+        if self.console is not None:
+            self.console.stop()
         if session is None:
             return
         if save and self._save(session):
