@@ -309,6 +309,7 @@ class Shell:
                              "must be finite numbers, the size positive")
         tile.spec = attrs.evolve(tile.spec, position=(float(position[0]), float(position[1])),
                                  size=(float(size[0]), float(size[1])))
+        self._camera.version += 1  # what is on screen moved: layers re-place what they cache by it
         self.streaming.poke()
 
     def tile_spec(self, entry: Mapping[str, Any]) -> TileSpec:

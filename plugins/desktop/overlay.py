@@ -8,6 +8,7 @@ every key and click, so nothing reaches a VM or the map behind it.  Rows are
 
 from __future__ import annotations
 
+import re
 import textwrap
 import threading
 from collections.abc import Callable, Sequence
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from geometry_os.plugins.desktop.desktop import Desktop
 
 ROW_H = 24
-MENU_W = 300
+MENU_W = 340
+FOLD_AT = 3  # this many entries that differ only in a trailing number fold into one
 PALETTE_W = 520
 PALETTE_ROWS = 14  # entries shown at once
 QUESTION_W = 460
@@ -141,12 +143,41 @@ class ListOverlay:
 
 
 class Menu(ListOverlay):
-    """A tile's menu: the actions that apply to it (or to the selection it is part of)."""
+    """A tile's menu: the actions that apply to it (or to the selection it is part of).  A run
+    of entries that differ only in a trailing number (Send Ctrl+Alt+F1 .. F12) is one entry
+    that opens them."""
 
     def __init__(self, desktop: Desktop, tiles: Sequence[api.Tile], at: tuple[float, float]) -> None:
         title = tiles[0].title if len(tiles) == 1 else f"{len(tiles)} tiles"
-        super().__init__(desktop, title, action_entries(desktop, tiles, desktop.tile_actions(tiles)))
+        super().__init__(desktop, title, self._folded(action_entries(desktop, tiles, desktop.tile_actions(tiles))))
         self.origin = at
+
+    def _folded(self, entries: list[Entry]) -> list[Entry]:
+        folded: list[Entry] = []
+        index = 0
+        while index < len(entries):
+            prefix = re.sub(r"\d+$", "", entries[index].label)
+            run = 1
+            while index + run < len(entries) and prefix != entries[index].label and \
+                    re.fullmatch(re.escape(prefix) + r"\d+", entries[index + run].label):
+                run += 1
+            if run >= FOLD_AT:
+                group = entries[index:index + run]
+                label = f"{group[0].label}..{group[-1].label[len(prefix):]}"
+                folded.append(Entry(f"{label} >", "", self._opener(label, group)))
+                index += run
+            else:
+                folded.append(entries[index])
+                index += 1
+        return folded
+
+    def _opener(self, title: str, entries: list[Entry]) -> Callable[[], None]:
+        def open_sub_menu() -> None:
+            sub = ListOverlay(self.desktop, title, entries)
+            sub.origin = self.origin
+            self.desktop.overlay = sub
+            self.desktop.shell.redraw()
+        return open_sub_menu
 
 
 class Palette(ListOverlay):
