@@ -128,6 +128,7 @@ class Desktop:
         if question:
             from geometry_os.plugins.desktop.overlay import Question
 
+            log.info("asking: %s", question)
             self.overlay = Question(question, lambda: self.perform(action, tiles))
             self.shell.redraw()
             return

@@ -272,7 +272,7 @@ class Question:
         return [*(Row(line, style="text") for line in lines), Row("Yes (Enter)", "No (Esc)", "buttons")]
 
     def panel(self, width: float, height: float) -> tuple[float, float, float, float]:
-        w, h = float(QUESTION_W), float(ROW_H * len(self.rows()) + 16)
+        w, h = float(QUESTION_W), float(ROW_H * len(self.rows()) + 24)
         return max(0.0, (width - w) / 2), max(0.0, (height - h) / 2), w, h
 
     def answer(self, desktop: Desktop, yes: bool) -> None:
@@ -289,7 +289,7 @@ class Question:
 
     def on_click(self, desktop: Desktop, sx: float, sy: float) -> None:
         x, y, w, h = self.panel(desktop.shell.camera.width, desktop.shell.camera.height)
-        if not (x <= sx < x + w and y + h - ROW_H - 12 <= sy < y + h):
+        if not (x <= sx < x + w and y + h - ROW_H - 20 <= sy < y + h):
             return  # only the buttons' row answers
         self.answer(desktop, sx < x + w / 2)
 

@@ -47,12 +47,12 @@ tiles:
     size: [360, 200]
     source: {{type: qemu, iso: {iso}, memory: 128, accel: tcg, serial: {d}/one.log,
               extra_args: [-qmp, "unix:{d}/one.qmp,server=on,wait=off"]}}
-  - id: two
+  - id: two         # writes to a disk of its own: destructive actions ask first
     title: Two
     position: [400, 0]
     size: [360, 200]
-    source: {{type: qemu, iso: {iso}, memory: 128, accel: tcg, serial: {d}/two.log,
-              extra_args: [-qmp, "unix:{d}/two.qmp,server=on,wait=off"]}}
+    source: {{type: qemu, iso: {iso}, disk: [{d}/two.img], persistent: true, memory: 128, accel: tcg,
+              serial: {d}/two.log, extra_args: [-qmp, "unix:{d}/two.qmp,server=on,wait=off"]}}
   - {{id: card, title: Card, position: [0, 300], size: [320, 240], source: {{type: pattern, rate: 0}}}}
 plugins:
   options:
@@ -174,9 +174,11 @@ def lab(xvfb_display, tmp_path_factory):
         pytest.fail(str(missing))
     folder = tmp_path_factory.mktemp("desktop")
     scene = folder / "lab.yaml"
+    with (folder / "two.img").open("wb") as disk:
+        disk.truncate(1 << 20)  # a blank raw disk: the VM boots from its CD-ROM and keeps this
     scene.write_text(SCENE.format(w=WIDTH, h=HEIGHT, iso=iso, d=folder))
     env = {**os.environ, "DISPLAY": xvfb_display, "XDG_CONFIG_HOME": str(folder / "config"),
-           "XDG_PICTURES_DIR": str(folder / "pictures")}
+           "XDG_PICTURES_DIR": str(folder / "pictures"), "XDG_DATA_HOME": str(folder / "data")}
     process = subprocess.Popen([sys.executable, "-m", "geometry_os", "-v", "run", "--no-dev", str(scene)],
                                cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log = LogWatcher(process)
@@ -305,6 +307,95 @@ def test_broadcast_typing_reaches_both_vms_until_the_chord(lab):
     mark = lab.log.mark()
     lab.key("ctrl+alt")
     lab.log.wait_for("focus: map", since=mark)
+
+
+CLIPBOARD_OWNER = """
+import sys, pyglet
+window = pyglet.window.Window(visible=False)
+window.set_clipboard_text(sys.argv[1])
+print("owned", flush=True)
+pyglet.app.run()
+"""
+
+
+def own_clipboard(lab, text: str) -> subprocess.Popen[str]:
+    """Another X program that copied ``text`` (it answers clipboard requests until killed)."""
+    owner = subprocess.Popen([sys.executable, "-c", CLIPBOARD_OWNER, text], env=lab.env, stdout=subprocess.PIPE,
+                             text=True)
+    assert owner.stdout is not None and owner.stdout.readline().strip() == "owned"
+    return owner
+
+
+def test_pasting_the_clipboard_types_it_and_refuses_what_cannot_be_typed(lab):
+    log_one = lab.folder / "one.log"
+    lab.to_map()
+    lab.click(*lab.title_bar("one"))
+    lab.chord()
+    owner = own_clipboard(lab, "echo pasted-$((2+3)) > /dev/ttyS0\n")
+    try:
+        mark = len(serial(log_one))
+        lab.key("ctrl+shift+v")
+        wait_serial(log_one, "pasted-5", timeout=30, since=mark)
+    finally:
+        owner.kill()
+    owner = own_clipboard(lab, "echo na\u00efve > /dev/ttyS0\n")
+    try:
+        mark, log_mark = len(serial(log_one)), lab.log.mark()
+        lab.key("ctrl+shift+v")
+        lab.log.wait_for("Paste clipboard as keystrokes: cannot type '\u00ef' (U+00EF) at position 8", since=log_mark)
+        time.sleep(1.0)  # nothing may arrive: give a wrong key time to show up before looking
+        assert "echo" not in serial(log_one)[mark:]
+    finally:
+        owner.kill()
+
+
+def test_force_off_asks_first_for_a_vm_with_persistent_disks_and_restart_starts_it_again(lab):
+    two = lab.folder / "two.qmp"
+    lab.to_map()
+    sx, sy = lab.title_bar("two", dx=60)
+    for answer in ("Escape", "Return"):
+        lab.click(sx, sy, "3")
+        time.sleep(0.3)  # the menu is drawn on the next frame
+        lab.click(sx + 20, sy + 4 + ROW_H * 4.5)  # the fourth entry: Force off
+        lab.log.wait_for("Force off 'Two'? It writes to its disks")
+        if answer == "Escape":
+            time.sleep(0.5)
+            shutil.copy(lab.shot("question.png"), DOCS_IMAGES / "desktop-question.png")
+        lab.key(answer)
+        if answer == "Escape":
+            time.sleep(1.0)  # nothing may happen: look after a while
+            assert qmp(two, "query-status")["status"] == "running"
+    lab.wait_state("two", "stopped", timeout=30)
+    assert lab.tiles()["two"]["reason"] == "forced off"
+    (lab.folder / "two.log").unlink()
+    lab.click(sx, sy, "3")
+    time.sleep(0.3)
+    lab.click(sx + 20, sy + 4 + ROW_H * 1.5)  # a stopped VM's menu starts with Restart
+    wait_serial(lab.folder / "two.log", "GEOS-TINY-READY")
+    lab.wait_state("two", "running")
+
+
+def test_power_down_then_save_state_and_stop_and_restart_resumes(lab):
+    result = lab.geos("vm", "powerdown", "one")  # no ACPI daemon in the tiny guest: forced off after 5 s
+    assert (result.returncode, result.stdout.strip()) == (0, "one: stopped"), result.stderr
+    lab.wait_state("one", "stopped")
+    (lab.folder / "one.log").unlink()
+    assert lab.geos("vm", "restart", "one").returncode == 0
+    wait_serial(lab.folder / "one.log", r"tiny# ")
+    lab.wait_state("one", "running")
+    lab.to_map()
+    lab.click(*lab.title_bar("one"))
+    lab.chord()
+    mark = lab.log.mark()
+    lab.key("ctrl+shift+h")  # Save state and stop
+    lab.log.wait_for("one: state saved to", since=mark, timeout=60)
+    lab.wait_state("one", "stopped")
+    assert lab.tiles()["one"]["reason"] == "state saved"
+    result = lab.geos("vm", "restart", "one")
+    assert result.returncode == 0, result.stderr
+    lab.log.wait_for("one: resumed from", since=mark, timeout=60)
+    lab.wait_state("one", "running")
+    assert qmp(lab.folder / "one.qmp", "query-status")["status"] == "running"
 
 
 def test_save_keeps_the_comments_and_reloads_to_the_same_layout(lab, host):
