@@ -7,9 +7,11 @@ unknown plugin, a bad argument).  Errors are one line each, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from geometry_os import logs
 from geometry_os.plugin_host import PluginError, PluginHost, blocked_from_env
 from geometry_os.registry import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CheckResult
 from geometry_os.resources import default_scene
-from geometry_os.scene import SceneError, load_scene
+from geometry_os.scene import Scene, SceneError, load_scene
 
 log = logging.getLogger("geos")
 
@@ -99,8 +101,13 @@ def cmd_doctor(args: argparse.Namespace, host: PluginHost) -> int:
 
 def cmd_run(args: argparse.Namespace, host: PluginHost) -> int:
     from geometry_os.scene.save import last_saved_scene
-    from geometry_os.shell import RunOptions, run_scene
 
+    if args.libvirt:
+        if args.scene:
+            sys.stderr.write("geos run: give a scene or --libvirt, not both (a scene lists connections under "
+                             "plugins.options.libvirt)\n")
+            return EXIT_INVALID
+        return _run_generated(libvirt_scene(args.libvirt), host, args)
     path = Path(args.scene) if args.scene else last_saved_scene() or default_scene()
     if not args.scene:
         log.info("opening %s", path)
@@ -110,9 +117,36 @@ def cmd_run(args: argparse.Namespace, host: PluginHost) -> int:
         for line in exc.lines:
             sys.stderr.write(line + "\n")
         return EXIT_INVALID
-    options = RunOptions(headless=args.headless, frames=args.frames, screenshot=args.screenshot,
-                         dev=not args.no_dev)
-    return run_scene(scene, host, options)
+    return _run(scene, host, args)
+
+
+def _run(scene: Scene, host: PluginHost, args: argparse.Namespace) -> int:
+    from geometry_os.shell import RunOptions, run_scene
+
+    return run_scene(scene, host, RunOptions(headless=args.headless, frames=args.frames,
+                                             screenshot=args.screenshot, dev=not args.no_dev))
+
+
+def libvirt_scene(uris: Sequence[str]) -> str:
+    """The scene ``geos run --libvirt URI...`` runs: no tiles, every domain of each connection (docs/libvirt.md)."""
+    connections = ", ".join(json.dumps(uri) for uri in uris)  # JSON strings are YAML flow scalars
+    return (f"window: {{title: {json.dumps('Geometry OS — ' + ', '.join(uris))}}}\n"
+            f"plugins:\n  options:\n    libvirt: {{connections: [{connections}]}}\n")
+
+
+def _run_generated(text: str, host: PluginHost, args: argparse.Namespace) -> int:
+    """Run a scene made on the command line (no file: relative paths are the working directory's)."""
+    with tempfile.TemporaryDirectory(prefix="geos-scene-") as folder:
+        path = Path(folder) / "scene.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            scene = load_scene(path, host)
+        except SceneError as exc:
+            for line in exc.lines:  # "FILE:LINE: where: what": the file is ours, the mistake the argument's
+                sys.stderr.write(f"geos run: {line.split(': ', 2)[-1]}\n")
+            return EXIT_INVALID
+    object.__setattr__(scene, "path", None)
+    return _run(scene, host, args)
 
 
 # --------------------------------------------------------------------- parser
@@ -139,6 +173,9 @@ def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
     run.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
                      help="write the last frame to this PNG file")
     run.add_argument("--no-dev", action="store_true", help="do not watch shaders and the scene for changes")
+    run.add_argument("--libvirt", action="append", default=[], metavar="URI",
+                     help="no scene: every domain of this libvirt connection as a tile, e.g. qemu:///system "
+                          "or qemu+ssh://user@host/system (repeatable; docs/libvirt.md)")
     _common(run)
     run.set_defaults(func=cmd_run)
 

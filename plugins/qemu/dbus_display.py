@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
+from dbus_fast.auth import Authenticator
 
 from geometry_os.api import Cursor, CursorPos, FrameMailbox, KeyPacer
 
@@ -80,13 +81,17 @@ class DisplayClient:
     ``shm`` advertises the Unix.Map listener interface (QEMU >= 9.2 then shares the
     surface memory instead of copying pixels).  Callbacks run on the display thread
     and must be quick: ``on_disabled(bool)`` when the guest turns the display off or
-    on again, ``on_closed(reason)`` when QEMU's side goes away.
+    on again, ``on_closed(reason)`` when QEMU's side goes away.  ``auth`` logs in on
+    the display connection (default: EXTERNAL with our uid; libvirt's ``openGraphicsFD``
+    sockets carry libvirtd's credentials and need ``AuthExternal(UID_NOT_SPECIFIED)``).
     """
 
     def __init__(self, name: str, mailbox: FrameMailbox, *, shm: bool = True,
                  on_disabled: Callable[[bool], None] | None = None,
-                 on_closed: Callable[[str], None] | None = None) -> None:
+                 on_closed: Callable[[str], None] | None = None,
+                 auth: Authenticator | None = None) -> None:
         self.name = name
+        self.auth = auth
         self.mailbox = mailbox
         self.on_closed = on_closed
         self.stats = DisplayStats()
@@ -185,7 +190,7 @@ class DisplayClient:
     # ---------------------------------------------------------------- connection
 
     async def _connect(self, sock: socket.socket) -> None:
-        bus = P2PMessageBus(sock, auth_timeout=CONNECT_TIMEOUT)
+        bus = P2PMessageBus(sock, auth_timeout=CONNECT_TIMEOUT, auth=self.auth)
         bus.add_message_handler(self._on_display_message)
         self._bus = bus
         try:

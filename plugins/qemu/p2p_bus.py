@@ -25,6 +25,7 @@ from dbus_fast.__version__ import __version__ as DBUS_FAST_VERSION
 from dbus_fast.aio import message_bus as _aio_bus
 from dbus_fast.aio.message_bus import MessageBus
 from dbus_fast.aio.message_reader import build_message_reader
+from dbus_fast.auth import Authenticator
 
 from . import backend
 
@@ -58,14 +59,16 @@ class P2PMessageBus(MessageBus):
 
     Create it on the asyncio loop that will run it; call :meth:`connect` once.
     Add message handlers and exports *before* ``connect()`` when the peer may call
-    us right after authentication (QEMU's listener connection does).
+    us right after authentication (QEMU's listener connection does).  ``auth`` is
+    dbus-fast's EXTERNAL with our uid unless given (a socket made by another process,
+    such as libvirtd's ``openGraphicsFD``, carries that process's credentials).
     """
 
     def __init__(self, sock: socket.socket, *, negotiate_unix_fd: bool = True,
-                 auth_timeout: float = 5.0) -> None:
+                 auth_timeout: float = 5.0, auth: Authenticator | None = None) -> None:
         _check_version()
         super().__init__(bus_address=_UNUSED_ADDRESS, negotiate_unix_fd=negotiate_unix_fd,
-                         auth_timeout=auth_timeout)
+                         auth_timeout=auth_timeout, auth=auth)
         self._p2p_sock = sock
         # A peer that goes away ends this future with an exception; nobody may be
         # awaiting it, so mark it retrieved to keep asyncio from logging noise.
