@@ -68,7 +68,9 @@ def gpu_section() -> list[str]:
                 "`python -m benchmarks.render`; not re-run by `make bench` (no GPU here).")
     lines = [f"## 4b. Render FPS on a GPU ({gpu.get('renderer', '?')})", "", recorded, ""]
     lines += [f"Target: {target}.  " for target in gpu.get("targets", [])]
-    lines += [""] + [markdown_table(t) for t in gpu.get("tables", {}).values()] + [""]
+    lines.append("")
+    for name, t in gpu.get("tables", {}).items():
+        lines += ([f"**{name}**", ""] if name else []) + [markdown_table(t), ""]
     return lines + [f"- {note}" for note in gpu.get("notes", [])] + [""]
 
 
