@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+import pyglet
 
 from geometry_os import api
 
@@ -97,6 +98,7 @@ class Desktop:
         (log.error if error else log.info)("%s", text)
         self.messages = [*self.messages[-(MAX_MESSAGES - 1):], Message(text, error, time.monotonic() + MESSAGE_SECONDS)]
         self.shell.redraw()
+        pyglet.clock.schedule_once(lambda dt: self.shell.redraw(), MESSAGE_SECONDS + 0.1)  # draw it gone
 
     def current_messages(self) -> list[Message]:
         now = time.monotonic()
