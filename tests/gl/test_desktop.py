@@ -88,3 +88,28 @@ def test_new_vm_offers_the_named_images_and_duplicate_and_close_act_on_the_selec
     assert [tile.name for tile in shell.tiles] == ["card"]
     until(render_scene, shell, lambda: not desktop.pending, "both closed")
     assert (vm.ctx.state, copy.ctx.state) == (TileState.STOPPED, TileState.STOPPED)
+
+
+def test_new_vm_pulls_an_image_that_is_not_installed_with_its_progress_where_the_tile_will_be(
+        render_scene, monkeypatch, tmp_path):
+    from geometry_os.plugins.desktop.layer import PLACEHOLDER
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no image is installed here
+    shell = render_scene(SCENE.replace("new_vm_memory: 64", "new_vm_memory: 128"))
+    desktop = desktop_of(shell)
+    shell.dispatch_input("on_key_press", key.N, key.MOD_CTRL | key.MOD_SHIFT)
+    picker = desktop.overlay
+    until(render_scene, shell, lambda: not picker.loading, "geos image list", timeout=30)
+    shell.dispatch_input("on_text", "tiny")
+    assert [(e.label, e.shortcut) for e in picker.shown()] == [("tiny-linux", "not installed: pulled first")]
+    shell.dispatch_input("on_key_press", key.RETURN, 0)
+    (pull,) = desktop.pulls
+    assert pull.image == "tiny-linux" and pull.position == (400 - 320, 300 - 240)  # centred in the view
+    until(render_scene, shell, lambda: pull.progress != "starting", "progress from geos image pull")
+    render_scene.frames(shell, 2)
+    x, y = shell.camera.world_to_screen(pull.position[0] + 40, pull.position[1] + 40)
+    assert tuple(shell.screenshot()[int(y), int(x), :3]) == tuple(round(c * 255) for c in PLACEHOLDER[:3])
+    until(render_scene, shell, lambda: not desktop.pulls, "the image built", timeout=240)
+    vm = shell.find_tile("tiny-linux")
+    assert vm.spec.position == pull.position
+    until(render_scene, shell, lambda: vm.ctx.state is TileState.RUNNING, "tiny Linux running", timeout=90)
