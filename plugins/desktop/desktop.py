@@ -70,7 +70,6 @@ class Desktop:
         self.messages: list[Message] = []
         self.pending: dict[str, str] = {}  # tile name -> what its badge says while an action runs
         self.pulls: list[Pull] = []
-        self.dragging = False  # a tile is being moved or resized: the camera must not move
         self.band: tuple[float, float, float, float] | None = None  # rubber band, screen x0, y0, x1, y1
 
     # -------------------------------------------------------------- selection

@@ -252,8 +252,8 @@ class ImagePicker(Palette):
         def picker(image: Any) -> Callable[[], None]:
             return lambda: media.new_vm_from_image(self.desktop, image.name, image.installed)
 
-        self.entries = [Entry(image.name, "installed" if image.installed else "not installed: pulled first",
-                              picker(image)) for image in images]
+        self.entries = [Entry(image.name, f"installed, {image.size}" if image.installed else
+                              "not installed: pulled first", picker(image)) for image in images]
         self.desktop.shell.redraw()
 
     def empty_text(self) -> str:

@@ -116,7 +116,6 @@ class ArrangeInput:
         if not drag.moved and abs(sx - drag.start[0]) + abs(sy - drag.start[1]) < DRAG_THRESHOLD_PX:
             return True
         drag.moved = True
-        self.desktop.dragging = drag.kind != "band"
         zoom = self.shell.camera.zoom
         wdx, wdy = (sx - drag.start[0]) / zoom, (sy - drag.start[1]) / zoom
         snap = not modifiers & key.MOD_CTRL  # Ctrl held: no snapping
@@ -140,7 +139,6 @@ class ArrangeInput:
         drag, self.drag = self.drag, None
         if drag is None or button != mouse.LEFT:
             return False
-        self.desktop.dragging = False
         if drag.kind == "band":
             self.desktop.band = None
             if drag.moved:
