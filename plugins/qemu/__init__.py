@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from geometry_os import api
 
-from . import accel, actions, image_cli, registry
+from . import accel, actions, image_cli, registry, serial
 from .channels import ChannelsLayer
 from .console import SOURCE_TYPE as CONSOLE_TYPE
 from .console import ConsoleParams, ConsoleSource
@@ -96,3 +96,9 @@ def scene_loaded(shell: api.ShellView, scene: api.Scene) -> None:
     """The map is up (on the main thread): a SIGTERM or SIGHUP from now on kills every
     QEMU this shell started before the shell goes (see :mod:`.registry`)."""
     registry.install_signal_handlers()
+
+
+@api.hookimpl
+def scene_closing(shell: api.ShellView, scene: api.Scene) -> None:
+    """The shell's serial lines are not found by consoles any more (the running ones keep theirs)."""
+    serial.forget_shell(shell.runtime_dir)

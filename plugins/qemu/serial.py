@@ -47,6 +47,14 @@ def line_for(shell_dir: Path, tile: str) -> SerialLine:
         return line
 
 
+def forget_shell(shell_dir: Path) -> None:
+    """The shell whose runtime directory is ``shell_dir`` is closing: its lines are no longer found
+    (a later shell in the same process, whose directory has the same name, starts afresh)."""
+    with _lines_lock:
+        for key in [key for key in _lines if key[0] == str(shell_dir)]:
+            del _lines[key]
+
+
 class SerialLine:
     """Bytes from the guest to subscribers (with a replay of recent history), bytes to the guest.
 
