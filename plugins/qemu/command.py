@@ -66,7 +66,8 @@ def image_format(path: Path) -> str:
     return "raw"
 
 
-AUDIO_ARGS = ["-audiodev", "dbus,id=snd0", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0"]
+AUDIODEV = "snd0"  # named in -display dbus too: only then does QEMU export the Audio object
+AUDIO_ARGS = ["-audiodev", f"dbus,id={AUDIODEV}", "-device", "intel-hda", "-device", f"hda-duplex,audiodev={AUDIODEV}"]
 CLIPBOARD_ARGS = ["-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device", "virtio-serial-pci",
                   "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0"]
 
@@ -85,7 +86,7 @@ def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir:
     argv = [binary, "-name", f"{escape(name)},debug-threads=on", "-no-user-config",
             "-accel", accel, "-M", escape(params.machine), "-m", str(params.memory),
             "-smp", str(params.cpus),
-            "-display", "dbus,p2p=yes",
+            "-display", "dbus,p2p=yes" + (f",audiodev={AUDIODEV}" if params.audio else ""),
             "-chardev", f"socket,id=qmp,fd={qmp_fd}", "-mon", "chardev=qmp,mode=control",
             "-monitor", "none", "-parallel", "none"]
     argv += DISPLAY_ARGS[params.display]

@@ -30,8 +30,10 @@ from geometry_os.api import TileContext, TileState
 
 from . import accel as accel_mod
 from . import vmstate, watchers
+from .audio import AudioClient, AudioError
 from .command import build_argv
 from .dbus_display import DisplayClient, DisplayError
+from .mixer import VmSound
 from .monitor import Monitor, MonitorError
 from .params import QemuParams, check_media
 from .process import KILL_TIMEOUT, QemuProcess, SpawnError
@@ -52,10 +54,13 @@ class VmSession:
 
     def __init__(self, ctx: TileContext, params: QemuParams,
                  report: Callable[[TileState, str], None], *,
-                 resume_from: Path | None = None, serial: SerialLine | None = None) -> None:
+                 resume_from: Path | None = None, serial: SerialLine | None = None,
+                 sound: VmSound | None = None) -> None:
         self.ctx = ctx
         self.params = params
         self.serial = serial  # the tile's serial line: QEMU's serial port is attached to it
+        self.sound = sound  # the tile's voices in the shell's mixer (audio: true)
+        self.audio: AudioClient | None = None
         self.resume_from = resume_from  # a state file written by save_state: resume it
         self._report_fn = report
         self.active = True
@@ -185,6 +190,8 @@ class VmSession:
             ready = await self._connect_display(monitor)
             if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
                 return
+        if self.sound is not None:
+            await self._connect_audio(monitor, self.sound)
         status = await monitor.execute("query-status")
         self._vm_running = bool(status.get("running"))
         if not self._vm_running and status.get("status") in ("paused", "prelaunch"):
@@ -242,6 +249,16 @@ class VmSession:
                                                on_closed=self._on_display_closed)
         display.notify_next_frame(self._on_frame_threadsafe)
         return asyncio.wrap_future(display.start(d_ours))
+
+    async def _connect_audio(self, monitor: Monitor, sound: VmSound) -> None:
+        """The VM's sound into the mixer; a VM whose sound fails still runs (the log says why)."""
+        with sound.lock:
+            sound.voices.clear()  # a previous run's voices (QEMU killed before its Fini)
+        audio = self.audio = AudioClient(self.ctx.name, sound)
+        try:
+            await audio.connect(monitor)
+        except (AudioError, MonitorError) as exc:
+            log.warning("%s: no sound: %s", self.ctx.name, exc)
 
     async def _until_exit(self, process: QemuProcess, awaitable: Awaitable[Any], timeout: float,
                           what: str) -> bool:
@@ -438,6 +455,8 @@ class VmSession:
     async def _close_clients(self) -> None:
         if self.serial is not None:
             self.serial.detach(self._serial_sock)
+        if self.audio is not None:
+            self.audio.close()
         display, self.display = self.display, None
         if display is not None:
             await asyncio.to_thread(display.close)

@@ -33,8 +33,9 @@ from typing import Any, TypeVar
 
 from geometry_os import api, rundir
 
-from . import backend, images, serial
+from . import audio_output, backend, images, serial
 from .dbus_display import DisplayClient
+from .mixer import VmSound
 from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
 from .resize import FollowSize
@@ -60,6 +61,7 @@ class QemuSource(api.FrameSource):
         self.console: TerminalView | None = None  # display: none: the tile shows its serial console
         self.console_wanted = params.serial_console and params.display != "none"  # a docked console (channels.py)
         self.follow = FollowSize(ctx.name, lambda: self.display) if params.resize == "follow" else None
+        self.sound: VmSound | None = None  # audio: true: its place in the shell's mixer, made at start
         if params.display == "none":
             self.console = TerminalView(ctx.name, self.serial, ctx.mailbox)
             self.capabilities = api.Capabilities(keyboard=self.console, pointer=self.console, lifecycle=self,
@@ -84,8 +86,11 @@ class QemuSource(api.FrameSource):
             if self._session is not None and self._session.active:
                 return
             saved = self.state_file()
+            if self.params.audio and self.sound is None:
+                self.sound = audio_output.mixer().add(self.ctx.name)
             session = VmSession(self.ctx, self.params, self._report,
-                                resume_from=saved if saved.exists() else None, serial=self.serial)
+                                resume_from=saved if saved.exists() else None, serial=self.serial,
+                                sound=self.sound)
             self._session = session
         if self.console is not None:
             self.console.start()
