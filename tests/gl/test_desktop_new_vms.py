@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from pyglet.window import key
 
-from geometry_os.api import TileState, wait_until
+from geometry_os.api import TITLE_BAR_HEIGHT, TileState, wait_until
 from geometry_os.plugins.desktop.desktop import desktop_of
+from geometry_os.plugins.desktop.layer import PENDING
 from geometry_os.plugins.desktop.overlay import ImagePicker
 
 pytestmark = pytest.mark.qemu
@@ -78,6 +79,15 @@ def test_new_vm_offers_the_named_images_and_duplicate_and_close_act_on_the_selec
     assert vm.spec.source.params.image == "memtest" and vm.spec.source.params.memory == 64
     until(render_scene, shell, lambda: vm.ctx.state is TileState.RUNNING, "memtest running")
     desktop.select([vm])
+    shell.dispatch_input("on_key_press", key.PAUSE, 0)  # Pause: the badge says so until QEMU has paused
+    assert desktop.pending == {"memtest": "pausing"}
+    shell.tick(1 / 60)  # a frame before the answer is handled (posted events wait for the next frames() call)
+    r = vm.rect
+    x, y = shell.camera.world_to_screen(r.x + r.w - 10, r.y - TITLE_BAR_HEIGHT / 2)
+    assert tuple(shell.screenshot()[int(y), int(x), :3]) == tuple(round(c * 255) for c in PENDING[:3])
+    until(render_scene, shell, lambda: vm.ctx.state is TileState.PAUSED and not desktop.pending, "paused")
+    shell.dispatch_input("on_key_press", key.PAUSE, 0)  # the same key resumes it
+    until(render_scene, shell, lambda: vm.ctx.state is TileState.RUNNING, "resumed")
     shell.dispatch_input("on_key_press", key.D, key.MOD_CTRL | key.MOD_SHIFT)  # Duplicate
     copy = shell.find_tile("memtest-2")
     assert copy.title == "memtest (copy)" and copy.spec.position[0] == vm.spec.position[0] + 640 + 40
