@@ -13,6 +13,7 @@ from geometry_os import api
 
 from . import channels
 from .console import ConsoleSource
+from .mixer import VmSound
 from .source import QemuSource
 
 CHANNELS = "2 channels"
@@ -55,9 +56,56 @@ def _each_vm(act: Callable[[api.ShellView, api.Tile], None]) -> Callable[[api.Sh
     return run
 
 
+VOLUME_STEP = 0.25
+MAX_VOLUME = 2.0
+
+
+def _sounds(tiles: Sequence[api.Tile]) -> list[VmSound]:
+    return [t.source.sound for t in tiles if isinstance(t.source, QemuSource) and t.source.sound is not None]
+
+
+def _has_sound(tiles: Sequence[api.Tile]) -> bool:
+    return bool(tiles) and len(_sounds(tiles)) == len(tiles)
+
+
+def _sound_action(act: Callable[[VmSound], None]) -> Callable[[api.ShellView, Sequence[api.Tile]], None]:
+    def run(shell: api.ShellView, tiles: Sequence[api.Tile]) -> None:
+        if not _has_sound(tiles):
+            raise ValueError("only VMs with audio: true have sound")
+        for sound in _sounds(tiles):
+            act(sound)
+    return run
+
+
+def _mute(sound: VmSound) -> None:
+    sound.muted = True
+
+
+def _unmute(sound: VmSound) -> None:
+    sound.muted = False
+
+
+def _louder(sound: VmSound) -> None:
+    sound.volume = min(MAX_VOLUME, sound.volume + VOLUME_STEP)
+
+
+def _quieter(sound: VmSound) -> None:
+    sound.volume = max(0.0, sound.volume - VOLUME_STEP)
+
+
 ACTIONS = [
     api.ActionType("vm.serial-console.show", "Show serial console", _each_vm(channels.show_console), _can_show,
                    group=CHANNELS),
     api.ActionType("vm.serial-console.hide", "Hide serial console", _each_vm(channels.hide_console), _can_hide,
+                   group=CHANNELS),
+    api.ActionType("vm.sound.mute", "Mute", _sound_action(_mute),
+                   lambda shell, tiles: _has_sound(tiles) and not all(s.muted for s in _sounds(tiles)), group=CHANNELS),
+    api.ActionType("vm.sound.unmute", "Unmute", _sound_action(_unmute),
+                   lambda shell, tiles: _has_sound(tiles) and any(s.muted for s in _sounds(tiles)), group=CHANNELS),
+    api.ActionType("vm.sound.louder", "Volume up (25%)", _sound_action(_louder),
+                   lambda shell, tiles: _has_sound(tiles) and any(s.volume < MAX_VOLUME for s in _sounds(tiles)),
+                   group=CHANNELS),
+    api.ActionType("vm.sound.quieter", "Volume down (25%)", _sound_action(_quieter),
+                   lambda shell, tiles: _has_sound(tiles) and any(s.volume > 0 for s in _sounds(tiles)),
                    group=CHANNELS),
 ]

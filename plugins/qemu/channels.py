@@ -7,7 +7,9 @@ frame the map is drawn â€” so whenever the camera, a tile or the focus changed â
   or the tile menu) and has none, and keeps docked consoles to the right of their VM;
 * hands each terminal a way to the host clipboard (a selection is copied there);
 * tells every ``resize: follow`` VM the size of its tile on screen (:mod:`.resize`
-  debounces and asks the guest).
+  debounces and asks the guest);
+* places every VM's sound where its tile is (:mod:`.placement`: pan across the window,
+  gain by size on screen, silent off screen, the focused one in front).
 
 Layers get the :class:`~geometry_os.api.ShellView`; sources do not, which is why this
 lives here and not in the sources.
@@ -20,6 +22,7 @@ import logging
 from geometry_os import api
 
 from .console import SOURCE_TYPE, ConsoleParams, ConsoleSource
+from .placement import placement
 from .source import QemuSource
 from .terminal_render import cell_size
 from .terminal_view import TerminalView
@@ -75,9 +78,14 @@ class ChannelsLayer:
     def draw(self) -> None:
         shell = self.shell
         tiles = {tile.name: tile for tile in shell.tiles}
+        camera, focused = shell.camera, shell.focused
         for tile in list(tiles.values()):
             source = tile.source
             if isinstance(source, QemuSource):
+                if source.sound is not None:
+                    source.sound.placement = placement(camera.rect_to_screen(tile.rect), (camera.width, camera.height),
+                                                       focused=tile is focused,
+                                                       other_focused=focused is not None and tile is not focused)
                 if source.console_wanted and console_of(shell, tile) is None:
                     add_console(shell, tile)
                 if source.follow is not None:
