@@ -143,6 +143,11 @@ class Camera:
     def animating(self) -> bool:
         return self._anim is not None
 
+    @property
+    def animation_target(self) -> tuple[float, float, float] | None:
+        """Where an animation will leave the camera (x, y, zoom), or None when it is still."""
+        return self._anim[1] if self._anim is not None else None
+
     def update(self, dt: float) -> bool:
         """Advance the animation by ``dt`` seconds; True while the camera moves."""
         if self._anim is None:

@@ -54,6 +54,14 @@ class TileSpec:
     position: tuple[float, float] = setting((0.0, 0.0), doc="World position [x, y] of the tile's top-left corner.")
     size: tuple[float, float] = setting(
         (640.0, 480.0), doc="Size [width, height] in world units; the guest image keeps its aspect ratio inside.")
+    offscreen: str = setting(
+        "run", choices=["run", "pause"],
+        doc="Time dilation: `pause` pauses the machine once it has been out of view for `offscreen_grace` seconds "
+            "and resumes it as the view comes near it again; `run` (default) never pauses it. A machine that "
+            "serves the network or others' disks should keep `run` (see docs/controls.md).")
+    offscreen_grace: float = setting(
+        10.0, doc="Seconds a tile with `offscreen: pause` may be out of view before it is paused.", min=0.0,
+        max=86400.0)
 
 
 @attrs.define(frozen=True)

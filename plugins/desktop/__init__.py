@@ -5,7 +5,8 @@ shortcuts and takes dropped files; :mod:`.overlay` the tile menu, the command pa
 the image picker and confirmations (with their own modal sink); :mod:`.layer` draws all
 of it; :mod:`.actions` are the actions on machines and tiles; :mod:`.arrange` the
 geometry of snapping and layout; :mod:`.media` new VMs from files and images;
-:mod:`.control` and :mod:`.commands` the ``geos vm/add/move/save/tiles`` side.
+:mod:`.control` and :mod:`.commands` the ``geos vm/add/move/save/tiles`` side; :mod:`.dilation`
+pauses machines that are off screen (``offscreen: pause``) and resumes them as the view nears.
 docs/controls.md is the user's reference.
 """
 
@@ -29,9 +30,11 @@ def register_actions() -> list[api.ActionType]:
 
 @api.hookimpl
 def register_layers() -> list[api.LayerType]:
+    from geometry_os.plugins.desktop.dilation import DilationLayer
     from geometry_os.plugins.desktop.layer import DesktopLayer
 
-    return [api.LayerType("desktop", order=92, factory=DesktopLayer)]
+    return [api.LayerType("desktop", order=92, factory=DesktopLayer),
+            api.LayerType("time-dilation", order=91, factory=DilationLayer)]
 
 
 @api.hookimpl
