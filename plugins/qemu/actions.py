@@ -7,7 +7,9 @@ menu always says what a click does.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from geometry_os import api
 
@@ -93,6 +95,36 @@ def _quieter(sound: VmSound) -> None:
     sound.volume = max(0.0, sound.volume - VOLUME_STEP)
 
 
+def _shared(tiles: Sequence[api.Tile]) -> list[QemuSource]:
+    return [t.source for t in tiles if isinstance(t.source, QemuSource) and t.source.clipboard is not None
+            and t.source.clipboard.agent]
+
+
+def _clipboard_shared(shell: api.ShellView, tiles: Sequence[api.Tile]) -> bool:
+    return bool(tiles) and len(_shared(tiles)) == len(tiles)
+
+
+def _clipboard_typed(shell: api.ShellView, tiles: Sequence[api.Tile]) -> bool:
+    return _with_screen(tiles) and not _shared(tiles)
+
+
+def _send_clipboard(shell: api.ShellView, tiles: Sequence[api.Tile]) -> concurrent.futures.Future[Any]:
+    """Offer the host's clipboard to the guests' agents now (focusing the tile does it too)."""
+    text = shell.clipboard_text()
+    if not text:
+        raise ValueError("the clipboard holds no text")
+    futures = [source.clipboard.offer(text) for source in _shared(tiles) if source.clipboard is not None]
+    return futures[-1]
+
+
+def _paste_as_keys(shell: api.ShellView, tiles: Sequence[api.Tile]) -> Any:
+    """The input plugin's paste (the clipboard typed as key presses), for guests without an agent."""
+    paste = next((a for a in shell.actions if a.name == "keys.paste"), None)
+    if paste is None:
+        raise ValueError("typing the clipboard needs the input plugin")
+    return paste.run(shell, tiles)
+
+
 ACTIONS = [
     api.ActionType("vm.serial-console.show", "Show serial console", _each_vm(channels.show_console), _can_show,
                    group=CHANNELS),
@@ -108,4 +140,8 @@ ACTIONS = [
     api.ActionType("vm.sound.quieter", "Volume down (25%)", _sound_action(_quieter),
                    lambda shell, tiles: _has_sound(tiles) and any(s.volume > 0 for s in _sounds(tiles)),
                    group=CHANNELS),
+    api.ActionType("vm.clipboard.send", "Clipboard shared with the guest: send it now", _send_clipboard,
+                   _clipboard_shared, group=CHANNELS),
+    api.ActionType("vm.clipboard.type", "Clipboard not shared (no guest agent): paste as keystrokes", _paste_as_keys,
+                   _clipboard_typed, group=CHANNELS),
 ]

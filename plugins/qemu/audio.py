@@ -1,7 +1,7 @@
 """A VM's sound over QEMU's D-Bus audio backend, into the shell's mixer.
 
-QEMU runs with ``-audiodev dbus`` and a sound card (:mod:`.command`).  On a D-Bus
-display connection of its own (QMP ``add_client``, like the screen's), the client calls
+QEMU runs with ``-audiodev dbus`` and a sound card (:mod:`.command`).  On the VM's D-Bus
+display connection (the only one QEMU serves in p2p mode: :mod:`.dbus_display`), the client calls
 ``org.qemu.Display1.Audio.RegisterOutListener(h)`` with one end of a socketpair.  As
 with the screen's listener, QEMU answers, then *blocks its main loop* authenticating
 the new connection (it is the SASL server) and reading our object's properties, so the
@@ -14,7 +14,7 @@ time.  QEMU then calls ``/org/qemu/Display1/AudioOutListener``:
 * ``Write(t id, ay pcm)`` every ``NSamples`` frames (480: 10 ms at 48 kHz), paced by
   QEMU's clock, ``Fini(t id)``.
 
-Calls run on the backend loop and only convert and queue (:class:`~.mixer.Voice`);
+Calls run on the display thread and only convert and queue (:class:`~.mixer.Voice`);
 malformed ones are answered with an error and counted, never raised.  The guest's
 microphone (``RegisterInListener``) is not connected: a guest recording hears silence.
 """
@@ -33,7 +33,6 @@ from dbus_fast import Message, MessageType
 
 from .display_listener import INVALID, PROPS_IFACE, expects_reply
 from .mixer import FormatError, VmSound, Voice, pcm_dtype
-from .monitor import Monitor
 from .p2p_bus import P2PMessageBus
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class AudioListener:
             "SetVolume": self._set_volume, "Write": self._write}
 
     def handle(self, msg: Message) -> Message | bool:
-        """Dispatch a call QEMU makes on the listener object (backend loop)."""
+        """Dispatch a call QEMU makes on the listener object (display thread)."""
         if msg.message_type is not MessageType.METHOD_CALL or msg.path != OUT_PATH:
             return False
         if msg.interface == PROPS_IFACE:  # QEMU's proxy reads our (no) properties after the handshake
@@ -127,30 +126,18 @@ class AudioListener:
 
 
 class AudioClient:
-    """The audio connection of one VM (backend loop): registers :class:`AudioListener` with QEMU."""
+    """The sound of one VM: registers an :class:`AudioListener` on its display connection."""
 
     def __init__(self, name: str, sound: VmSound) -> None:
         self.name = name
         self.listener = AudioListener(name, sound)
-        self._buses: list[P2PMessageBus] = []
+        self._lbus: P2PMessageBus | None = None
 
-    async def connect(self, monitor: Monitor) -> None:
-        """Open the connection and register the out-listener; AudioError (one line) when QEMU says no."""
-        ours, theirs = socket.socketpair()
-        try:
-            await monitor.add_display_client(theirs, fdname="geos-audio")
-        finally:
-            theirs.close()
-        bus = P2PMessageBus(ours, auth_timeout=TIMEOUT)
-        self._buses.append(bus)
-        try:
-            await asyncio.wait_for(bus.connect(), TIMEOUT)
-        except Exception as exc:
-            raise AudioError(f"audio connection failed: {exc or type(exc).__name__}") from exc
+    async def register(self, bus: P2PMessageBus) -> None:
+        """Register the out-listener through ``bus`` (on its loop); AudioError (one line) when QEMU says no."""
         l_ours, l_theirs = socket.socketpair()
-        lbus = P2PMessageBus(l_ours, auth_timeout=TIMEOUT)
+        lbus = self._lbus = P2PMessageBus(l_ours, auth_timeout=TIMEOUT)
         lbus.add_message_handler(self.listener.handle)  # before any byte is read: QEMU calls at once
-        self._buses.append(lbus)
         call = Message(path=AUDIO_PATH, interface=AUDIO_IFACE, member="RegisterOutListener", signature="h",
                        body=[0], unix_fds=[l_theirs.fileno()])
         handshake: asyncio.Future[Any] = asyncio.ensure_future(lbus.connect())  # runs while QEMU answers
@@ -171,9 +158,10 @@ class AudioClient:
         log.info("%s: sound connected", self.name)
 
     def close(self) -> None:
-        for bus in self._buses:
+        """Drop the listener connection (QEMU is stopping; the listener's loop may be gone already)."""
+        lbus, self._lbus = self._lbus, None
+        if lbus is not None:
             try:
-                bus.disconnect()
-            except Exception:  # already gone with QEMU
+                lbus.disconnect()
+            except Exception:  # already gone with QEMU or its loop
                 log.debug("%s: audio bus disconnect failed", self.name, exc_info=True)
-        self._buses.clear()

@@ -66,7 +66,7 @@ class Output:
 
     def _open_device(self) -> bool:
         try:
-            import miniaudio
+            import miniaudio  # type: ignore[import-untyped]  # it ships no type information
 
             device = miniaudio.PlaybackDevice(output_format=miniaudio.SampleFormat.FLOAT32, nchannels=2,
                                               sample_rate=RATE, buffersize_msec=int(BLOCK * 2000),

@@ -9,7 +9,9 @@ frame the map is drawn â€” so whenever the camera, a tile or the focus changed â
 * tells every ``resize: follow`` VM the size of its tile on screen (:mod:`.resize`
   debounces and asks the guest);
 * places every VM's sound where its tile is (:mod:`.placement`: pan across the window,
-  gain by size on screen, silent off screen, the focused one in front).
+  gain by size on screen, silent off screen, the focused one in front);
+* shares the clipboard (:mod:`.clipboard`): a VM that gets the focus is offered the
+  host's clipboard text, and what its guest copies goes to the host's clipboard.
 
 Layers get the :class:`~geometry_os.api.ShellView`; sources do not, which is why this
 lives here and not in the sources.
@@ -17,6 +19,7 @@ lives here and not in the sources.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 
 from geometry_os import api
@@ -30,6 +33,11 @@ from .terminal_view import TerminalView
 log = logging.getLogger(__name__)
 
 DOCK_GAP = 16.0  # world units between a VM and its docked console
+
+
+def _log_failure(done: concurrent.futures.Future[int]) -> None:
+    if done.exception() is not None:
+        log.info("offering the clipboard failed: %s", done.exception())
 
 
 def console_of(shell: api.ShellView, vm: api.Tile) -> api.Tile | None:
@@ -74,14 +82,33 @@ class ChannelsLayer:
 
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
+        self._focused: api.Tile | None = None
+
+    def _to_host(self, text: str) -> None:  # backend loop: the guest copied ``text``
+        self.shell.call_soon(lambda: self.shell.set_clipboard_text(text))
+
+    def _focus_changed(self, tile: api.Tile | None) -> None:
+        """Offer the host's clipboard to a VM with a shared clipboard that just got the focus."""
+        self._focused = tile
+        clipboard = tile.source.clipboard if tile is not None and isinstance(tile.source, QemuSource) else None
+        if clipboard is None:
+            return
+        text = self.shell.clipboard_text()
+        if text:
+            clipboard.offer(text).add_done_callback(_log_failure)
 
     def draw(self) -> None:
         shell = self.shell
         tiles = {tile.name: tile for tile in shell.tiles}
         camera, focused = shell.camera, shell.focused
+        if focused is not self._focused:
+            self._focus_changed(focused)
         for tile in list(tiles.values()):
             source = tile.source
             if isinstance(source, QemuSource):
+                clipboard = source.clipboard
+                if clipboard is not None and clipboard.to_host is None:
+                    clipboard.to_host = self._to_host
                 if source.sound is not None:
                     source.sound.placement = placement(camera.rect_to_screen(tile.rect), (camera.width, camera.height),
                                                        focused=tile is focused,

@@ -69,7 +69,7 @@ def image_format(path: Path) -> str:
 AUDIODEV = "snd0"  # named in -display dbus too: only then does QEMU export the Audio object
 AUDIO_ARGS = ["-audiodev", f"dbus,id={AUDIODEV}", "-device", "intel-hda", "-device", f"hda-duplex,audiodev={AUDIODEV}"]
 CLIPBOARD_ARGS = ["-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device", "virtio-serial-pci",
-                  "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0"]
+                  "-device", "virtserialport,chardev=vdagent,id=vdagent0,name=com.redhat.spice.0"]
 
 
 def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir: Path,

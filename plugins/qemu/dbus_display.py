@@ -37,8 +37,8 @@ import concurrent.futures
 import logging
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.auth import Authenticator
@@ -50,6 +50,8 @@ from .display_surface import DisplayStats, Surface
 from .p2p_bus import P2PMessageBus
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 VM_PATH = "/org/qemu/Display1/VM"
 CONSOLE_PATH = "/org/qemu/Display1/Console_{}"
@@ -84,14 +86,21 @@ class DisplayClient:
     on again, ``on_closed(reason)`` when QEMU's side goes away.  ``auth`` logs in on
     the display connection (default: EXTERNAL with our uid; libvirt's ``openGraphicsFD``
     sockets carry libvirtd's credentials and need ``AuthExternal(UID_NOT_SPECIFIED)``).
+
+    The connection is the VM's only one: in p2p mode QEMU serves its objects on the
+    client connection added last, so the other channels (sound, clipboard) use this one
+    too, through :meth:`add_message_handler` (before :meth:`start`) and :meth:`submit`.
+    ``graphic=False`` (``display: none``) connects without looking for a screen.
     """
 
     def __init__(self, name: str, mailbox: FrameMailbox, *, shm: bool = True,
                  on_disabled: Callable[[bool], None] | None = None,
                  on_closed: Callable[[str], None] | None = None,
-                 auth: Authenticator | None = None) -> None:
+                 auth: Authenticator | None = None, graphic: bool = True) -> None:
         self.name = name
         self.auth = auth
+        self.graphic = graphic
+        self._handlers: list[Callable[[Message], Message | bool]] = []
         self.mailbox = mailbox
         self.on_closed = on_closed
         self.stats = DisplayStats()
@@ -192,6 +201,8 @@ class DisplayClient:
     async def _connect(self, sock: socket.socket) -> None:
         bus = P2PMessageBus(sock, auth_timeout=CONNECT_TIMEOUT, auth=self.auth)
         bus.add_message_handler(self._on_display_message)
+        for handler in self._handlers:
+            bus.add_message_handler(handler)
         self._bus = bus
         try:
             await asyncio.wait_for(bus.connect(), CONNECT_TIMEOUT)
@@ -199,6 +210,9 @@ class DisplayClient:
             raise DisplayError(f"D-Bus display connection failed: {_describe(exc)}") from exc
         vm = await self._get_all(bus, VM_PATH, VM_IFACE)
         self.vm_name = str(_value(vm, "Name", ""))
+        if not self.graphic:
+            log.info("display of %s connected (no screen)", self.name)
+            return
         console = None
         for cid in _value(vm, "ConsoleIDs", []):
             props = await self._get_all(bus, CONSOLE_PATH.format(cid), CONSOLE_IFACE)
@@ -325,6 +339,20 @@ class DisplayClient:
     @property
     def cursor_pos(self) -> CursorPos | None:
         return self.listener.cursor_pos
+
+    def add_message_handler(self, handler: Callable[[Message], Message | bool]) -> None:
+        """Also serve ``handler`` on the connection (an object QEMU calls, like the clipboard's);
+        before :meth:`start`: QEMU may call it as soon as it is registered."""
+        self._handlers.append(handler)
+
+    def submit(self, work: Callable[[P2PMessageBus], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
+        """Run ``work(bus)`` on the display thread's loop (any thread); the future has its result."""
+        loop, bus = self._loop, self._bus
+        if loop is None or bus is None or self._closing or not bus.connected:
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
+            future.set_exception(DisplayError(f"{self.name}: the display is not connected"))
+            return future
+        return asyncio.run_coroutine_threadsafe(work(bus), loop)
 
     def set_ui_info(self, width: int, height: int) -> concurrent.futures.Future[None]:
         """Ask the guest for a ``width`` x ``height`` mode (``Console.SetUIInfo``, any thread).

@@ -31,6 +31,7 @@ from geometry_os.api import TileContext, TileState
 from . import accel as accel_mod
 from . import vmstate, watchers
 from .audio import AudioClient, AudioError
+from .clipboard import AGENT_PORT, ClipboardClient, ClipboardError
 from .command import build_argv
 from .dbus_display import DisplayClient, DisplayError
 from .mixer import VmSound
@@ -61,6 +62,7 @@ class VmSession:
         self.serial = serial  # the tile's serial line: QEMU's serial port is attached to it
         self.sound = sound  # the tile's voices in the shell's mixer (audio: true)
         self.audio: AudioClient | None = None
+        self.clipboard: ClipboardClient | None = None  # clipboard: true, once registered with QEMU
         self.resume_from = resume_from  # a state file written by save_state: resume it
         self._report_fn = report
         self.active = True
@@ -186,12 +188,10 @@ class VmSession:
             return
         if self.params.display == "none":
             self._frame_seen = True  # no screen: the tile shows the serial console (terminal_view.py)
-        else:
-            ready = await self._connect_display(monitor)
-            if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
-                return
-        if self.sound is not None:
-            await self._connect_audio(monitor, self.sound)
+        ready = await self._connect_display(monitor)
+        if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
+            return
+        await self._connect_channels(sound=True)
         status = await monitor.execute("query-status")
         self._vm_running = bool(status.get("running"))
         if not self._vm_running and status.get("status") in ("paused", "prelaunch"):
@@ -246,19 +246,34 @@ class VmSession:
             d_theirs.close()
         display = self.display = DisplayClient(self.ctx.name, self.ctx.mailbox, shm=self.shm,
                                                on_disabled=self._on_display_disabled,
-                                               on_closed=self._on_display_closed)
+                                               on_closed=self._on_display_closed,
+                                               graphic=self.params.display != "none")
+        # the clipboard object is served on this connection (QEMU calls it while taking our Register)
+        self.clipboard = ClipboardClient(self.ctx.name, display) if self.params.clipboard else None
         display.notify_next_frame(self._on_frame_threadsafe)
         return asyncio.wrap_future(display.start(d_ours))
 
-    async def _connect_audio(self, monitor: Monitor, sound: VmSound) -> None:
-        """The VM's sound into the mixer; a VM whose sound fails still runs (the log says why)."""
-        with sound.lock:
-            sound.voices.clear()  # a previous run's voices (QEMU killed before its Fini)
-        audio = self.audio = AudioClient(self.ctx.name, sound)
-        try:
-            await audio.connect(monitor)
-        except (AudioError, MonitorError) as exc:
-            log.warning("%s: no sound: %s", self.ctx.name, exc)
+    async def _connect_channels(self, *, sound: bool) -> None:
+        """Sound and clipboard on the display connection, once it is up; a VM whose sound or
+        clipboard fails still runs (the log says why; paste then types keys)."""
+        display = self.display
+        if display is None:
+            return
+        if sound and self.sound is not None:
+            with self.sound.lock:
+                self.sound.voices.clear()  # a previous run's voices (QEMU killed before its Fini)
+            audio = self.audio = AudioClient(self.ctx.name, self.sound)
+            try:
+                await asyncio.wrap_future(display.submit(audio.register))
+            except (AudioError, DisplayError) as exc:
+                log.warning("%s: no sound: %s", self.ctx.name, exc)
+        clipboard = self.clipboard
+        if clipboard is not None:
+            try:
+                await asyncio.wrap_future(clipboard.register())
+            except (ClipboardError, DisplayError) as exc:
+                log.warning("%s: the clipboard is not shared: %s", self.ctx.name, exc)
+                self.clipboard = None
 
     async def _until_exit(self, process: QemuProcess, awaitable: Awaitable[Any], timeout: float,
                           what: str) -> bool:
@@ -372,6 +387,7 @@ class VmSession:
             if not self._stopping and process.alive:
                 self._fail(f"{reason}; reconnecting failed: {str(exc) or 'timed out'}")
             return
+        await self._connect_channels(sound=False)  # the sound's own connection outlived the display's
         log.info("%s: display reconnected", self.ctx.name)
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
@@ -393,6 +409,10 @@ class VmSession:
                 self._report(TileState.BOOTING, "guest reset")
                 if self.display is not None:
                     self.display.notify_next_frame(self._on_frame_threadsafe)
+        elif name == "VSERPORT_CHANGE" and data.get("id") == AGENT_PORT and self.clipboard is not None:
+            self.clipboard.agent = bool(data.get("open"))
+            log.info("%s: the guest's clipboard agent %s", self.ctx.name,
+                     "is listening" if self.clipboard.agent else "went away")
         elif name == "SHUTDOWN" and data.get("guest"):
             self._guest_shutdown = True
             self._report(TileState.STOPPED, "guest powered off")
@@ -457,6 +477,8 @@ class VmSession:
             self.serial.detach(self._serial_sock)
         if self.audio is not None:
             self.audio.close()
+        if self.clipboard is not None:
+            self.clipboard.close()
         display, self.display = self.display, None
         if display is not None:
             await asyncio.to_thread(display.close)

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from geometry_os import api, rundir
 
 from . import audio_output, backend, images, serial
+from .clipboard import ClipboardClient
 from .dbus_display import DisplayClient
 from .mixer import VmSound
 from .params import QemuParams, media
@@ -254,6 +255,13 @@ class QemuSource(api.FrameSource):
     def display(self) -> DisplayClient | None:
         session = self._session
         return session.display if session is not None else None
+
+    @property
+    def clipboard(self) -> ClipboardClient | None:
+        """The shared clipboard (``clipboard: true``, once QEMU took our registration)."""
+        session = self._session
+        clipboard = session.clipboard if session is not None else None
+        return clipboard if clipboard is not None and clipboard.registered else None
 
     @property
     def pid(self) -> int | None:
