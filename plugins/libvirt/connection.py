@@ -241,13 +241,16 @@ class Connection:
         import libvirt
 
         flags = libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU
-        while self.is_open:
-            conn = self.conn
+        conn = self.conn
+
+        def sample() -> list[tuple[str, dict[str, Any]]]:
+            # virDomain objects stay in this thread: each holds the connection (and a remote one's ssh) open
+            records = conn.getAllDomainStats(flags, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE)
+            return [(dom.UUIDString(), stats) for dom, stats in records]
+
+        while self.is_open and self.conn is conn:
             try:
-                records = await loop.blocking(conn.getAllDomainStats, flags,
-                                              libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE)
-                now = time.monotonic()
-                self._cpu = self._loads([(dom.UUIDString(), stats) for dom, stats in records], now)
+                self._cpu = self._loads(await loop.blocking(sample), time.monotonic())
             except Exception as exc:  # a dropped connection is noticed by its close callback
                 log.debug("%s: CPU statistics failed: %s", self.uri, exc)
             await asyncio.sleep(STATS_INTERVAL)

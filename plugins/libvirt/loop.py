@@ -55,6 +55,8 @@ def _start_events() -> None:
         return
     import libvirt
 
+    # libvirt prints every error to stderr unless told otherwise; ours become one-line tile states.
+    libvirt.registerErrorHandler(lambda context, error: None, None)
     libvirt.virEventRegisterDefaultImpl()
 
     def run() -> None:

@@ -106,6 +106,7 @@ class LibvirtSource(api.FrameSource):
         self._running = False
         self._cancel_pending()
         await self._close_display()
+        self._domain = None  # a virDomain keeps its connection open (a remote one: its ssh)
         conn, self._connection = self._connection, None
         if conn is not None:
             conn.unwatch(self)
@@ -140,7 +141,7 @@ class LibvirtSource(api.FrameSource):
         if ours:
             log.debug("%s: event %d/%d", self.ctx.name, event.event, event.detail)
             if event.event == connections.UNDEFINED:
-                self._domain = None  # a domain defined again under this name is a new one
+                self._domain = self.uuid = None  # one defined again under this name is a new domain
             self._refresh()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -1,17 +1,22 @@
-"""Fixtures for the RFB client tests: a scenario runner over the fake RFB server (fault injection)
-and, for the tests marked ``qemu``, one real tiny Linux guest per module with its VNC socket."""
+"""Fixtures for the libvirt plugin's tests: a scenario runner over the fake RFB server (fault
+injection), and real libvirt domains (tiny Linux under TCG) for the tests marked ``qemu``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
 from geometry_os import api
 from geometry_os.plugins.libvirt.rfb.client import RfbClient
+from tests.libvirt.domains import DBUS_P2P, VNC_SOCKET, Guest
 from tests.libvirt.fake_rfb_server import FakeRfbServer, connected
 from tests.qemu.conftest import qemu_binary, tiny_linux_iso  # noqa: F401 (fixtures, by name)
 
@@ -47,3 +52,100 @@ def scenario() -> Callable[..., None]:
                     await task
         asyncio.run(main())
     return run
+
+
+# ------------------------------------------------------------------ libvirt domains
+# Real domains under the system libvirtd (started by hand when nothing answers:
+# tests/libvirt/daemons.py).  Two tiny Linux guests for the whole session, one with
+# QEMU's p2p D-Bus display and one with VNC on a Unix socket; tests that stop or
+# restart a domain leave it booted again.
+
+@pytest.fixture(scope="session")
+def libvirt_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``qemu:///system``, answered by a libvirtd: the running one, or one started (and stopped) here."""
+    pytest.importorskip("libvirt", reason="libvirt-python is not installed")
+    from tests.libvirt import daemons
+
+    started: list[int] = []
+    if not daemons.answers():
+        problem = daemons.missing()
+        if problem is not None:
+            pytest.skip(f"no libvirtd answers qemu:///system and {problem}")
+        started = daemons.start(tmp_path_factory.mktemp("libvirtd"))
+    try:
+        yield daemons.URI
+    finally:
+        daemons.stop(started)
+
+
+@pytest.fixture(scope="session")
+def guest_folder(tiny_linux_iso_path: Path) -> Iterator[Path]:
+    """A folder QEMU (as libvirt-qemu) can read, with the tiny Linux ISO and the serial logs."""
+    folder = Path(tempfile.mkdtemp(prefix="geos-libvirt-"))
+    folder.chmod(0o755)
+    shutil.copy(tiny_linux_iso_path, folder / "tiny-linux.iso")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_linux_iso_path() -> Path:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    from geometry_os.plugins.qemu import images
+
+    try:
+        return images.get("tiny-linux").require().iso
+    except images.NotInstalled as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture(scope="session")
+def libvirt_conn(libvirt_system: str) -> Iterator[Any]:
+    """The tests' own connection (to define domains and take their screenshots)."""
+    import libvirt
+
+    conn = libvirt.open(libvirt_system)
+    yield conn
+    conn.close()
+
+
+class Guests(NamedTuple):
+    dbus: Guest
+    vnc: Guest
+
+
+@pytest.fixture(scope="session")
+def guests(libvirt_conn: Any, guest_folder: Path) -> Iterator[Guests]:
+    """The two session guests, started (not yet waited for: tests wait for what they need)."""
+    made: list[Guest] = []
+    try:
+        for kind, graphics in (("dbus", DBUS_P2P), ("vnc", VNC_SOCKET)):
+            guest = Guest(libvirt_conn, f"geos-test-{os.getpid()}-{kind}", guest_folder,
+                          guest_folder / "tiny-linux.iso", graphics)
+            made.append(guest)
+            guest.start()
+        yield Guests(*made)
+    finally:
+        for guest in made:
+            guest.remove()
+
+
+@pytest.fixture
+def make_source(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``make_source(domain, uri=..., graphics=...)``: a started LibvirtSource; stopped after the test."""
+    from geometry_os.plugins.libvirt.params import LibvirtParams
+    from geometry_os.plugins.libvirt.source import LibvirtSource
+
+    made: list[LibvirtSource] = []
+
+    def make(domain: str, uri: str = "qemu:///system", graphics: str = "auto", name: str = "vm") -> LibvirtSource:
+        ctx = api.TileContext(name=name, title=name, scene_dir=tmp_path, runtime_dir=tmp_path / "run" / name)
+        source = LibvirtSource(ctx, LibvirtParams(domain=domain, uri=uri, graphics=graphics))
+        made.append(source)
+        source.start()
+        return source
+
+    yield make
+    for source in made:
+        source.stop()

@@ -1,0 +1,105 @@
+"""libvirt tiles on the running map: drawn pixels, whole connections as grids, ``geos run --libvirt``.
+
+* A scene with a libvirt tile drawn at one screen pixel per guest pixel: the map's own
+  screenshot of the tile equals the domain's screenshot.
+* ``plugins.options.libvirt.connections``: the session's domains appear as tiles; a
+  domain defined meanwhile appears (stopped), and leaves when it is undefined.
+* ``geos run --libvirt qemu:///system --headless --screenshot``: the command a user
+  runs, end to end; and its one-line refusal of a URI libvirt cannot have.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from geometry_os import api
+from tests.libvirt.domains import domain_xml
+
+pytestmark = [pytest.mark.qemu, pytest.mark.gl]
+
+W, H = 1280, 720
+
+
+def pump(render_scene, shell, predicate, timeout: float, what: str):
+    return api.wait_until(predicate, timeout, step=lambda: (render_scene.frames(shell, 1), time.sleep(0.02)),
+                          what=what)
+
+
+def test_drawn_tile_equals_the_domain_screenshot(guests, render_scene):
+    guest = guests.vnc
+    shell = render_scene(f"""
+window: {{width: {W}, height: {H}}}
+camera: {{fit: false, x: 360, y: 200, zoom: 1}}
+tiles:
+  - id: vm
+    source: {{type: libvirt, domain: {guest.name}}}
+    size: [720, 400]
+""", size=(W, H))
+    tile = shell.find_tile("vm")
+    pump(render_scene, shell, lambda: tile.frame_size == (720, 400), 60, "the tile's first frame")
+    left, top = W // 2 - 360, H // 2 - 200  # the image's screen position at zoom 1
+
+    def same() -> bool:
+        render_scene.frames(shell, 2)
+        drawn = shell.screenshot()[top:top + 400, left:left + 720, :3]
+        return bool(np.array_equal(drawn, guest.screenshot()))
+
+    api.wait_until(same, 60, what="the drawn tile == the domain's screenshot", interval=0.1)
+
+
+def test_connection_grid_follows_defined_and_undefined_domains(guests, render_scene, libvirt_conn, guest_folder):
+    shell = render_scene("plugins: {options: {libvirt: {connections: ['qemu:///system'], columns: 3}}}",
+                         size=(W, H))
+    titles = lambda: {tile.title for tile in shell.tiles}  # noqa: E731
+    pump(render_scene, shell, lambda: {guests.dbus.name, guests.vnc.name} <= titles(), 60, "the session's domains")
+    for name in (guests.dbus.name, guests.vnc.name):
+        pump(render_scene, shell, lambda name=name: shell.find_tile(name).ctx.state is api.TileState.RUNNING, 60,
+             f"{name} running")
+    positions = [tile.rect for tile in shell.tiles]
+    assert not any(a.intersects(b) for i, a in enumerate(positions) for b in positions[i + 1:])
+    name = f"geos-test-{os.getpid()}-defined"
+    dom = libvirt_conn.defineXML(domain_xml(name, guest_folder / "tiny-linux.iso", guest_folder / f"{name}.serial",
+                                            "<graphics type='vnc'><listen type='socket'/></graphics>"))
+    try:
+        pump(render_scene, shell, lambda: name in titles(), 30, "the newly defined domain's tile")
+        tile = shell.find_tile(name)
+        pump(render_scene, shell, lambda: tile.ctx.state is api.TileState.STOPPED, 30, "it shows as stopped")
+        assert tile.ctx.reason == "shut off"
+    finally:
+        dom.undefine()
+    pump(render_scene, shell, lambda: name not in titles(), 30, "the undefined domain's tile to leave")
+
+
+def geos(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "geometry_os", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_geos_run_libvirt_shows_the_domains(guests, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "map.png"
+    done = geos("-v", "run", "--libvirt", "qemu:///system", "--headless", "--frames", "400", "--screenshot", str(png))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for guest, path in ((guests.dbus, "D-Bus"), (guests.vnc, "VNC, local")):
+        assert f"domain {guest.name} on the map as {guest.name}" in done.stderr
+        assert f"screen of {guest.name} through {path}" in done.stderr
+    shot = np.asarray(Image.open(png).convert("RGB"))
+    # The guests' text consoles are drawn: grey text on black inside the tiles, not only the titles.
+    black = shot.max(axis=2) < 8
+    grey_text = (np.abs(shot.astype(int) - 170).max(axis=2) < 40) & (np.ptp(shot, axis=2) < 10)
+    assert black.sum() > 100_000 and grey_text.sum() > 300, (black.sum(), grey_text.sum())
+
+
+def test_geos_run_libvirt_refuses_an_unknown_scheme():
+    done = geos("run", "--libvirt", "vmware-ish://host/x", "--headless", "--frames", "1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["geos run: unknown URI scheme 'vmware-ish' in vmware-ish://host/x (drivers: qemu, test, lxc, "
+                     "xen, ch, ...; transports: +ssh, +tls, +tcp, +unix, +libssh, +ext)"]
