@@ -125,3 +125,24 @@ def test_small_tile_is_updated_less_often(guests, make_source):
     api.wait_until(lambda: display.client.update_interval == want, 5, what="the VNC update interval")
     source.set_view(True, True, 0.25)  # focused: full rate
     api.wait_until(lambda: display.client.update_interval == 1 / 60, 5, what="the full VNC rate")
+
+
+def test_spice_only_domain_says_why_and_what_to_add(libvirt_conn, guest_folder, make_source):
+    """virt-manager's default: SPICE only.  The tile shows libvirt's screenshots (the domain's own
+    pixels), and its badge says why it is not live and the one line that would make it so."""
+    import os
+
+    from tests.libvirt.domains import SPICE_SOCKET, Guest
+
+    guest = Guest(libvirt_conn, f"geos-test-{os.getpid()}-spice", guest_folder, guest_folder / "tiny-linux.iso",
+                  SPICE_SOCKET)
+    try:
+        guest.start()
+        source = make_source(guest.name)
+        running(source)
+        assert source.badge == (f"screenshots, 4.0/s — SPICE only: screenshots, keys, no mouse; add <graphics "
+                                f"type='dbus' p2p='yes'/> (virsh edit {guest.name}) for a live tile")
+        wait_pixels_match(source.ctx.mailbox, guest)
+        assert "<graphics type='dbus'" not in guest.dom.XMLDesc(0)  # the user's domain is left as it was
+    finally:
+        guest.remove()
