@@ -42,6 +42,11 @@ def mixer() -> Mixer:
         return _mixer
 
 
+def device_name() -> str | None:
+    """The sound device the mix plays on (None: none, or no VM with sound started yet)."""
+    return _output.device_name if _output is not None else None
+
+
 def device_present() -> bool:
     """Whether this host may have a sound device to open (an ALSA card or a PulseAudio/PipeWire server)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
