@@ -3,8 +3,9 @@
 Every tile's pixels take this path, whatever plugin made them: the source publishes
 into its tile's :class:`~geometry_os.frames.FrameMailbox` from any thread; on the main
 loop, :meth:`FramePath.upload` takes the frames that zoom-aware streaming says are due
-(:mod:`geometry_os.streaming`), uploads their dirty rectangles into the tile's
-:class:`~geometry_os.render.texture.StreamTexture` and records the tile's frame size.
+(:mod:`geometry_os.streaming`; never those of a tile a layer marks ``covered``), uploads
+their dirty rectangles into the tile's :class:`~geometry_os.render.texture.StreamTexture`
+and records the tile's frame size.
 Renderer plugins only *draw* ``tile.texture``; pointer mapping (``tile.guest_pixel``)
 reads ``tile.frame_size``.  So a blocked or replaced renderer never breaks input.
 """
@@ -48,6 +49,8 @@ class FramePath:
         view = camera.visible_world()
         now = time.monotonic()
         for tile in tiles:
+            if tile.covered:  # nothing of its image shows: no upload at all (the mailbox merges meanwhile)
+                continue
             fw = tile.frame_size[0]
             scale = tile.image_rect.w * camera.zoom / fw if fw else None
             interval = policy.interval(tile.footprint.intersects(view), tile is focused, scale)

@@ -131,6 +131,9 @@ class Tile:
     effect_state: dict[str, Any] = attrs.field(factory=dict)  # per-tile state of effects (e.g. a pulse phase)
     frame_size: tuple[int, int] = (0, 0)  # size of the last frame uploaded
     too_large: bool = False  # the last frame exceeded GL_MAX_TEXTURE_SIZE
+    # a layer draws something opaque over the whole tile this frame (a card at far zoom): its frames are
+    # not uploaded, and its mailbox keeps merging them, so the first upload once uncovered catches up
+    covered: bool = False
 
     @property
     def name(self) -> str:

@@ -6,7 +6,8 @@ the image picker and confirmations (with their own modal sink); :mod:`.layer` dr
 of it; :mod:`.actions` are the actions on machines and tiles; :mod:`.arrange` the
 geometry of snapping and layout; :mod:`.media` new VMs from files and images;
 :mod:`.control` and :mod:`.commands` the ``geos vm/add/move/save/tiles`` side; :mod:`.dilation`
-pauses machines that are off screen (``offscreen: pause``) and resumes them as the view nears.
+pauses machines that are off screen (``offscreen: pause``) and resumes them as the view nears;
+:mod:`.cards` draws far tiles as cards (semantic zoom).
 docs/controls.md is the user's reference.
 """
 
@@ -30,11 +31,21 @@ def register_actions() -> list[api.ActionType]:
 
 @api.hookimpl
 def register_layers() -> list[api.LayerType]:
+    from geometry_os.plugins.desktop.cards import CardLayer
     from geometry_os.plugins.desktop.dilation import DilationLayer
     from geometry_os.plugins.desktop.layer import DesktopLayer
 
     return [api.LayerType("desktop", order=92, factory=DesktopLayer),
-            api.LayerType("time-dilation", order=91, factory=DilationLayer)]
+            api.LayerType("time-dilation", order=91, factory=DilationLayer),
+            api.LayerType("cards", order=20, factory=CardLayer)]
+
+
+@api.hookimpl
+def scene_loaded(shell: api.ShellView, scene: api.Scene) -> None:
+    from geometry_os.plugins.desktop.cards import cover
+    from geometry_os.plugins.desktop.desktop import desktop_of
+
+    cover(shell, desktop_of(shell).options)  # far tiles are cards from the first frame: never uploaded
 
 
 @api.hookimpl

@@ -40,6 +40,13 @@ class DesktopOptions:
     new_vm_memory: int = api.setting(512, doc="guest RAM in MiB of a VM started from a dropped file, "
                                      "'geos add' or 'New VM'", min=16, max=1048576)
     new_vm_network: bool = api.setting(True, doc="whether such a VM gets a user-mode network card")
+    cards_below: float = api.setting(96.0, doc="semantic zoom: a tile drawn narrower than this many screen pixels "
+                                     "is a card (title, state, CPU sparkline, activity glow) and its screen is not "
+                                     "uploaded at all", min=0.0, max=100000.0)
+    images_above: float = api.setting(144.0, doc="a tile drawn at least this many screen pixels wide shows only its "
+                                      "live image; between cards_below and this width card and image cross-fade "
+                                      "(a value not above cards_below switches without a fade)",
+                                      min=0.0, max=100000.0)
 
 
 @attrs.define

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
+import weakref
 from typing import Any
 
 from geometry_os import api
@@ -128,7 +129,7 @@ class DilationLayer:
 
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
-        self.policy = OffscreenPolicy(shell)
+        self.policy = policy_of(shell)
         self.rects = SolidRects(shell)
         self.text = TextPool()
 
@@ -145,17 +146,27 @@ class DilationLayer:
         size = font_size(api.TITLE_BAR_HEIGHT * camera.zoom)
         for tile in self.shell.tiles:
             badge = self.policy.badge(tile)
-            if badge is None or not tile.footprint.intersects(view):
-                continue
+            if badge is None or size is None or not tile.footprint.intersects(view):
+                continue  # a title bar too small to read: a card (cards.py) says it
             r = tile.rect
             inset = 5.0
             x0 = r.x + r.w - min(r.w * 0.45, 150.0) - inset
             self.rects.add(x0, r.y - api.TITLE_BAR_HEIGHT + inset, r.x + r.w - inset, r.y - inset, BADGE_COLOR)
-            if size is not None:
-                sx, sy = camera.world_to_screen(r.x + r.w - inset - 3, r.y - api.TITLE_BAR_HEIGHT / 2)
-                self.text.add(badge, sx, camera.height - sy, max(6, size - 2), anchor_x="right")
+            sx, sy = camera.world_to_screen(r.x + r.w - inset - 3, r.y - api.TITLE_BAR_HEIGHT / 2)
+            self.text.add(badge, sx, camera.height - sy, max(6, size - 2), anchor_x="right")
         self.rects.draw(camera.matrix())
         self.text.draw()
 
     def delete(self) -> None:
         self.text.delete()
+
+
+_POLICIES: weakref.WeakKeyDictionary[Any, OffscreenPolicy] = weakref.WeakKeyDictionary()
+
+
+def policy_of(shell: api.ShellView) -> OffscreenPolicy:
+    """The time dilation policy of ``shell`` (made on first use; cards read its badges)."""
+    policy = _POLICIES.get(shell)
+    if policy is None:
+        policy = _POLICIES[shell] = OffscreenPolicy(shell)
+    return policy
