@@ -22,7 +22,7 @@ from .connection import OPEN
 from .session import LibvirtMap
 from .source import LibvirtSource
 
-MIN_TEXT_PX = 9.0  # screen pixels of line height below which a badge is not drawn
+MIN_TEXT_PX = 7.0  # screen pixels of title-bar height below which a badge is not drawn (as titles)
 PADDING = 8
 LIVE = (200, 230, 210, 255)
 NOT_LIVE = (255, 200, 90, 255)
@@ -87,8 +87,8 @@ class BadgesLayer:
     def _place(self, badges: dict[str, tuple[str, bool]]) -> None:
         camera = self.shell.camera
         view = camera.visible_world()
-        px = api.TITLE_BAR_HEIGHT * 0.6 * camera.zoom
-        size = int(px * 0.55 * 72 / 96)
+        px = api.TITLE_BAR_HEIGHT * camera.zoom
+        size = max(6, int(px * 0.55 * 72 / 96) - 1)  # a step below the title's size
         shown = set()
         for tile in self.shell.tiles:
             entry = badges.get(tile.name)
@@ -103,7 +103,7 @@ class BadgesLayer:
             pad = 4 * camera.zoom
             if label.text != text:
                 label.text = text
-            label.font_size = max(6, size)
+            label.font_size = size
             label.color = LIVE if live else NOT_LIVE
             label.width = max(10, int(sw))
             label.position = (sx, camera.height - (sy + sh + pad), 0)

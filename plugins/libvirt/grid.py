@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 TILE_SIZE = (640.0, 480.0)  # world units of a grid cell's image area
 GAP = 48.0  # world units between cells (the title bar sits in it)
+BADGE_ROOM = 72.0  # world units under each row for the tiles' badges (a SPICE one takes three lines)
 _MEMBERSHIP_EVENTS = {connections.DEFINED, connections.UNDEFINED, connections.STARTED, connections.STOPPED}
 
 
@@ -49,7 +50,7 @@ class GridLayout:
             return cls(columns, (0.0, 0.0))
         left = min(tile.footprint.x for tile in tiles)
         bottom = max(tile.footprint.y + tile.footprint.h for tile in tiles)
-        return cls(columns, (left, bottom + GAP + api.TITLE_BAR_HEIGHT))
+        return cls(columns, (left, bottom + GAP + BADGE_ROOM + api.TITLE_BAR_HEIGHT))
 
     def take(self) -> int:
         cell = 0
@@ -65,7 +66,7 @@ class GridLayout:
         row, column = divmod(cell, self.columns)
         width, height = TILE_SIZE
         return (self.origin[0] + column * (width + GAP),
-                self.origin[1] + row * (height + GAP + api.TITLE_BAR_HEIGHT))
+                self.origin[1] + row * (height + GAP + BADGE_ROOM + api.TITLE_BAR_HEIGHT))
 
 
 class DomainGrid:

@@ -310,10 +310,11 @@ class LibvirtSource(api.FrameSource):
 
     @property
     def badge(self) -> str:
-        """How the screen travels and, when it is not live, why and what to change."""
+        """How the screen travels and, when it is not live, why and what to change; without a screen, why
+        (the domain's state reason: "shut off", "saved: Start restores it")."""
         display = self._display
         if display is None:
-            return ""
+            return self.ctx.reason if self.ctx.state is not api.TileState.FAILED else ""
         return f"{display.label} — {self.note}" if self.note else display.label
 
     # ------------------------------------------------------------- lifecycle

@@ -64,7 +64,7 @@ def test_managed_save_then_start_restores_the_screen(guests, make_source, geos_h
     before = wait_pixels_match(source.ctx.mailbox, guest)
     source.save_and_stop().result(OP_TIMEOUT)
     state_is(source, api.TileState.STOPPED, "saved")
-    assert source.badge == ""  # no screen connection while stopped
+    assert source._display is None and source.badge == "saved: Start restores it"  # no screen while stopped
     start = geos_host.registry.actions.get("libvirt.start")
     tile = api.Tile(index=0, spec=None, ctx=source.ctx, source=source)
     assert start.applies(None, [tile])

@@ -103,3 +103,21 @@ def test_geos_run_libvirt_refuses_an_unknown_scheme():
     lines = done.stderr.strip().splitlines()
     assert lines == ["geos run: unknown URI scheme 'vmware-ish' in vmware-ish://host/x (drivers: qemu, test, lxc, "
                      "xen, ch, ...; transports: +ssh, +tls, +tcp, +unix, +libssh, +ext)"]
+
+
+def test_geos_vm_verbs_reach_a_libvirt_tile(guests, render_scene):
+    """The desktop's ``vm`` control operation (what ``geos vm pause NAME`` sends) on a libvirt tile: the
+    verb goes through the lifecycle capability to libvirt, and the badge follows libvirt's event."""
+    shell = render_scene(f"tiles: [{{id: vm, source: {{type: libvirt, domain: {guests.vnc.name}}}}}]", size=(W, H))
+    tile = shell.find_tile("vm")
+    pump(render_scene, shell, lambda: tile.ctx.state is api.TileState.RUNNING, 60, "the tile running")
+    vm = next(op for op in shell.registry.control_ops if op.name == "vm")
+    answer = vm.run(shell, {"op": "vm", "verb": "pause", "tile": "vm"})
+    pump(render_scene, shell, answer.done, 30, "the pause to be answered")
+    assert answer.result()["ok"], answer.result()
+    pump(render_scene, shell, lambda: tile.ctx.state is api.TileState.PAUSED, 30, "PAUSED on the badge")
+    assert guests.vnc.dom.state()[0] == 3  # VIR_DOMAIN_PAUSED: libvirt agrees
+    with pytest.raises(ValueError, match="cannot pause"):
+        vm.run(shell, {"op": "vm", "verb": "pause", "tile": "vm"})
+    answer = vm.run(shell, {"op": "vm", "verb": "resume", "tile": "vm"})
+    pump(render_scene, shell, lambda: answer.done() and tile.ctx.state is api.TileState.RUNNING, 30, "resumed")

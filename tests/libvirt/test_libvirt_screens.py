@@ -29,7 +29,7 @@ def typed(text: str) -> list[api.KeyEvent]:
 
 
 def running(source, timeout: float = 60.0) -> None:
-    api.wait_until(lambda: source.ctx.state is api.TileState.RUNNING and source.badge, timeout,
+    api.wait_until(lambda: source.ctx.state is api.TileState.RUNNING and source._display is not None, timeout,
                    what=f"{source.ctx.name} running with a screen (state {source.ctx.state.value}: "
                         f"{source.ctx.reason})", interval=0.05)
 
