@@ -29,6 +29,7 @@ from geometry_os.capabilities import (
     KeyEvent,
     Lifecycle,
     Pointer,
+    SerialText,
     Telemetry,
 )
 from geometry_os.control import ControlError
@@ -112,6 +113,7 @@ __all__ = [
     "Sampling",
     "Scale",
     "Scene",
+    "SerialText",
     "ShellView",
     "SourceType",
     "StateChange",

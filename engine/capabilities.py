@@ -117,6 +117,15 @@ class Telemetry(Protocol):
         """``cpu_load`` (0..1, the guest's CPU use) and optionally ``update_rate`` (frames/s)."""
 
 
+class SerialText(Protocol):
+    """What the guest last printed on its serial port, for a card or a status line."""
+
+    @property
+    def last_line(self) -> str:
+        """The last line with text on it, as plain text (escape sequences and control characters
+        removed, at most 200 characters); '' before the guest printed one."""
+
+
 class CursorImage(Protocol):
     """The guest's hardware cursor, drawn over its tile by the renderer."""
 
@@ -138,6 +147,7 @@ class Capabilities:
     lifecycle: Lifecycle | None = None
     telemetry: Telemetry | None = None
     cursor: CursorImage | None = None
+    serial: SerialText | None = None
 
 
 NO_CAPABILITIES = Capabilities()

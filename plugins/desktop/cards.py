@@ -2,7 +2,8 @@
 
 A tile drawn narrower than ``cards_below`` screen pixels (``plugins.options.desktop``)
 is covered by a card: its title, its state (``paused (off screen)`` from time
-dilation), a sparkline of its CPU load over the last :data:`HISTORY_SECONDS` and a glow
+dilation), the last line its guest printed on the serial port (a source with the
+``serial`` capability), a sparkline of its CPU load over the last :data:`HISTORY_SECONDS` and a glow
 whose strength follows how often its screen changes.  Such a tile is marked
 ``covered``, so the engine uploads none of its frames.  Up to ``images_above`` pixels
 the card fades out over the live image; wider tiles show only the image (at the
@@ -29,6 +30,7 @@ GLOW_RATE = 20.0  # screen updates a second that light the glow fully
 CARD = (0.13, 0.15, 0.19)
 GLOW = (1.0, 0.72, 0.25)
 SPARK = (0.35, 0.75, 0.95)
+SERIAL_TEXT = (170, 180, 195)
 STATE_COLORS = {
     api.TileState.RUNNING: (0.30, 0.75, 0.40), api.TileState.PAUSED: (0.90, 0.62, 0.15),
     api.TileState.BOOTING: (0.35, 0.55, 0.95), api.TileState.STOPPED: (0.50, 0.52, 0.58),
@@ -124,6 +126,11 @@ class CardLayer:
             color = tuple(int(c * 255) for c in state)
             self._line(badge, x0 + PAD, top + LINE_PX / 2, STATE_PT, (color[0], color[1], color[2]), alpha,
                        w - 2 * PAD)
+            top += LINE_PX
+        serial = tile.source.capabilities.serial if tile.source is not None else None
+        line = serial.last_line if serial is not None else ""
+        if line and h - (top - y0) >= 2 * LINE_PX + PAD:  # and the sparkline keeps some room
+            self._line(line, x0 + PAD, top + LINE_PX / 2, STATE_PT, SERIAL_TEXT, alpha, w - 2 * PAD)
             top += LINE_PX
         spark_h = min(40.0, y1 - PAD - (top + PAD))
         if spark_h >= 6:

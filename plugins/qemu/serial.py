@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import threading
 import weakref
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 HISTORY_BYTES = 256 * 1024  # replayed to a terminal that subscribes late
 READ_SIZE = 64 * 1024
+LAST_LINE_BYTES = 4096  # of the history's end searched for the last line (a card shows it)
+LAST_LINE_CHARS = 200
+# CSI (colours, cursor moves), OSC (titles) and two-character escapes: none of it is text
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 Subscriber = Callable[[bytes], None]
 
@@ -45,6 +50,19 @@ def line_for(shell_dir: Path, tile: str) -> SerialLine:
         if line is None:
             line = _lines[key] = SerialLine(tile)
         return line
+
+
+def last_line(data: bytes) -> str:
+    """The last line of terminal output ``data`` that has text on it, as plain text: escape
+    sequences and control characters removed; after a carriage return, what overwrote the line
+    (its last part with text); at most :data:`LAST_LINE_CHARS`.  '' when there is none."""
+    text = _ESCAPES.sub("", data.decode("utf-8", "replace"))
+    for line in reversed(text.split("\n")):
+        for part in reversed(line.split("\r")):
+            plain = "".join(ch for ch in part if ch.isprintable()).strip()
+            if plain:
+                return plain[:LAST_LINE_CHARS]
+    return ""
 
 
 def forget_shell(shell_dir: Path) -> None:
@@ -72,6 +90,7 @@ class SerialLine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outgoing = bytearray()
         self.received = 0  # bytes from the guest in total (all runs)
+        self._last_line = (0, "")  # (received, its last line) when last asked
 
     # ------------------------------------------------------------ subscribers
 
@@ -87,6 +106,15 @@ class SerialLine:
         with self._lock:
             if fn in self._subscribers:
                 self._subscribers.remove(fn)
+
+    @property
+    def last_line(self) -> str:
+        """The last line the guest printed with text on it (:func:`last_line`); the
+        :class:`~geometry_os.api.SerialText` capability of the VM's tile."""
+        with self._lock:
+            if self._last_line[0] != self.received:
+                self._last_line = (self.received, last_line(bytes(self._history[-LAST_LINE_BYTES:])))
+            return self._last_line[1]
 
     @property
     def connected(self) -> bool:

@@ -66,10 +66,10 @@ class QemuSource(api.FrameSource):
         if params.display == "none":
             self.console = TerminalView(ctx.name, self.serial, ctx.mailbox)
             self.capabilities = api.Capabilities(keyboard=self.console, pointer=self.console, lifecycle=self,
-                                                 telemetry=self)
+                                                 telemetry=self, serial=self.serial)
         else:
             self.capabilities = api.Capabilities(keyboard=self, pointer=self, lifecycle=self, telemetry=self,
-                                                 cursor=self)
+                                                 cursor=self, serial=self.serial)
         self._lock = threading.Lock()
         self._session: VmSession | None = None
         self._qmp_keys: api.KeyPacer | None = None  # made on first use: it starts the backend loop

@@ -2,7 +2,8 @@
 ``offscreen: pause`` is paused once it has been out of view for its grace time, resumed as
 the view comes near it (before it is on screen), and its guest clock continues from where
 it stopped: the guest's uptime, read over the serial console, grows by less than the host's
-time by about as long as the VM stayed paused."""
+time by about as long as the VM stayed paused.  The serial port's last line (what a card
+shows) is checked on the same guest."""
 
 from __future__ import annotations
 
@@ -92,3 +93,8 @@ def test_an_off_screen_vm_is_paused_and_comes_back_with_its_clock_continuing(ren
     assert 0 < second - first < host - 0.75 * paused_for, (first, second, host, paused_for)
     assert uptime(render_scene, shell, serial, console) > second  # and it keeps running
     assert vm.ctx.state is TileState.RUNNING
+
+    # the last line the guest printed is what its card shows (the sleep keeps the prompt away)
+    console.source.capabilities.keyboard.send_keys(text_events("echo last-$((6*7)); sleep 120\n")).result(10)
+    until(render_scene, shell, lambda: vm.source.capabilities.serial.last_line == "last-42", 20,
+          "the echo as the serial port's last line")
