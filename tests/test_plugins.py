@@ -72,7 +72,8 @@ def test_blocked_plugins_are_not_imported():
     host.load_builtins()
     assert host.infos["pattern"].status == "blocked"
     assert "pattern" not in host.registry.sources.names()
-    assert host.registry.sources.names() == ["qemu"]
+    assert "qemu" in host.registry.sources.names()
+    assert all(info.origin == "built-in" for info in host.infos.values())  # nothing else was loaded
     assert blocked_from_env({"GEOS_BLOCK_PLUGINS": " a, b ,,"}) == {"a", "b"}
 
 

@@ -120,7 +120,7 @@ def tablet(value: int, size: int) -> int:
 
 def settled_camera(pid: int) -> tuple[float, float, float]:
     """The shell's camera once it has stopped moving (asked over its control socket)."""
-    from geometry_os.plugins.input.control import request
+    from geometry_os.api import control_request as request
 
     last = None
     deadline = time.monotonic() + 20
