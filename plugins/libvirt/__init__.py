@@ -14,7 +14,7 @@ Where things are:
   hosts), :mod:`.display_screenshot` (screenshots and sendKey);
 * the map: :mod:`.grid` (every domain of a connection as a tile), :mod:`.session`
   (the grids and zoom-aware rates of one shell), :mod:`.badges` (what the tiles
-  say), :mod:`.actions` (start, reboot, force off, save), :mod:`.checks` (doctor).
+  say), :mod:`.actions` (start, reboot), :mod:`.checks` (doctor).
 
 docs/libvirt.md is the user's guide.
 """

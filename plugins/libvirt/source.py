@@ -172,26 +172,39 @@ class LibvirtSource(api.FrameSource):
             domain = self._domain
             state, reason = await conn.call(domain.state, 0, domain=self.domain_name)
             saved = state == states.SHUTOFF and bool(await conn.call(domain.hasManagedSaveImage, 0))
+            self.domain_state = state
+            tile_state, why = states.tile_state(state, reason, saved)
+            if state not in states.ACTIVE:
+                await self._close_display()
+                self.note = ""
+            elif self._display is None:
+                self.ctx.report_state(api.TileState.BOOTING, "opening the screen")
+                await self._open_display(conn, domain)
         except LibvirtFailure as failure:
-            self._domain = None
-            await self._close_display()
-            self.domain_state = -1
-            self.ctx.report_state(api.TileState.FAILED, str(failure))
+            if self._domain is None or not conn.is_open:  # the domain or the connection is gone
+                await self._close_display()
+                self.domain_state = -1
+                self.ctx.report_state(api.TileState.FAILED, str(failure))
+            else:  # the domain is there but its screen would not open: try again later
+                self._screen_failed(str(failure))
             return
-        self.domain_state = state
-        tile_state, why = states.tile_state(state, reason, saved)
-        if state not in states.ACTIVE:
-            await self._close_display()
-            self.note = ""
-        elif self._display is None:
-            self.ctx.report_state(api.TileState.BOOTING, "opening the screen")
-            if not await self._open_display(conn, domain):
-                return
         self.ctx.report_state(tile_state, why)
 
+    def _screen_failed(self, reason: str) -> None:
+        """The screen closed or would not open while the domain runs: say so, open it again later (1 ... 30 s)."""
+        if not self._running or self.domain_state not in states.ACTIVE:
+            return
+        delay = REATTACH[min(self._failures, len(REATTACH) - 1)]
+        self._failures += 1
+        self.ctx.report_state(api.TileState.FAILED if self._failures > 1 else api.TileState.BOOTING,
+                              f"{reason}; opening the screen again in {delay:.0f} s")
+        if self._reattach is not None:
+            self._reattach.cancel()
+        self._reattach = asyncio.get_running_loop().call_later(delay, self._refresh)
+
     # ------------------------------------------------------------- the screen
-    async def _open_display(self, conn: Connection, domain: Any) -> bool:
-        """Open the best screen connection; False (and the tile failed, saying why) when none opens."""
+    async def _open_display(self, conn: Connection, domain: Any) -> None:
+        """Open the best screen connection; LibvirtFailure (one line) when none opens."""
         import libvirt
 
         flags = libvirt.VIR_DOMAIN_XML_SECURE if conn.remote else 0  # a remote VNC password is needed
@@ -203,16 +216,14 @@ class LibvirtSource(api.FrameSource):
             note = plan.note
         except Exception as exc:  # a live screen that fails falls back to screenshots
             if not plan.live:
-                self.ctx.report_state(api.TileState.FAILED, str(exc))
-                return False
+                raise LibvirtFailure(f"screenshots failed: {exc}") from None
             log.warning("%s: %s screen failed (%s); falling back to screenshots", self.ctx.name, plan.path, exc)
             note = f"{plan.path} failed: {exc}"
             try:
                 display = await self._opened(ScreenshotDisplay(self.ctx.name, self.ctx.mailbox, domain,
                                                                lambda: conn.conn.newStream(0), owner, note))
             except Exception as fallback:
-                self.ctx.report_state(api.TileState.FAILED, f"{note}; screenshots failed too: {fallback}")
-                return False
+                raise LibvirtFailure(f"{note}; screenshots failed too: {fallback}") from None
         owner.display = display
         self._failures = 0
         self.note = note
@@ -220,7 +231,6 @@ class LibvirtSource(api.FrameSource):
         self._display = display
         log.info("%s: screen of %s through %s%s", self.ctx.name, self.domain_name, display.label,
                  f" ({note})" if note else "")
-        return True
 
     async def _opened(self, display: Any, *args: Any) -> Display:
         """``display`` once its ``open(*args)`` finished; closed again when that fails or is cancelled."""
@@ -282,12 +292,7 @@ class LibvirtSource(api.FrameSource):
             return  # news of a screen already replaced
         log.info("%s: screen closed: %s", self.ctx.name, reason)
         self._spawn(self._close_display())
-        if not self._running or self.domain_state not in states.ACTIVE:
-            return
-        delay = REATTACH[min(self._failures, len(REATTACH) - 1)]
-        self._failures += 1
-        self.ctx.report_state(api.TileState.BOOTING, f"{reason}; opening the screen again in {delay:.0f} s")
-        self._reattach = asyncio.get_running_loop().call_later(delay, self._refresh)
+        self._screen_failed(reason)
 
     async def _close_display(self) -> None:
         display, self._display = self._display, None
