@@ -1,8 +1,8 @@
 """The libvirt plugin's part of one running map: its domain grids, and how big each libvirt tile is shown.
 
-Made at ``scene_loaded``, closed at ``scene_closing``.  Twice a second (a timer
-thread asking the main loop) it tells every libvirt tile whether it is visible, focused
-and how many screen pixels a guest pixel covers, so a VNC display asks for fewer
+Made at ``scene_loaded``, closed at ``scene_closing``.  Twice a second while any
+libvirt tile exists (a timer thread asking the main loop) it tells every libvirt tile
+whether it is visible, focused and how many screen pixels a guest pixel covers, so a VNC display asks for fewer
 updates for a small tile and none for a hidden one, and a screenshot display takes
 fewer screenshots (:func:`~.display.update_interval`).
 """
@@ -18,7 +18,7 @@ from . import loop
 from .connection import LOST, Status
 from .grid import DomainGrid, GridLayout
 from .params import LibvirtOptions
-from .source import LibvirtSource
+from .source import LibvirtSource, any_started
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class LibvirtMap:
     # ------------------------------------------------------------- view following
     def _tick(self) -> None:
         while not self._stop.wait(VIEW_PERIOD):
+            if not any_started():  # no libvirt tile anywhere: leave the main loop alone
+                continue
             try:
                 self.shell.call_soon(self.follow_view)
             except RuntimeError:  # the shell is gone

@@ -49,6 +49,12 @@ from .tunnel import SshTunnel
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
+_started: set[LibvirtSource] = set()  # sources between start() and stop(), in any shell of this process
+
+
+def any_started() -> bool:
+    """Whether a libvirt tile is on some map now (any thread): the view follower sleeps otherwise."""
+    return bool(_started)
 REATTACH = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # seconds before a screen that closed by itself is opened again
 
 
@@ -85,10 +91,12 @@ class LibvirtSource(api.FrameSource):
             self.ctx.report_state(api.TileState.FAILED, problem)
             return
         self.ctx.report_state(api.TileState.BOOTING, f"connecting to {self.params.uri}")
+        _started.add(self)
         loop.call_soon(self._start)
 
     def stop(self) -> None:
         """Close the screen and let go of the connection; the domain itself keeps running."""
+        _started.discard(self)
         try:
             loop.submit(self._stop()).result(STOP_TIMEOUT)
         except Exception:

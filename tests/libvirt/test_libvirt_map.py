@@ -121,3 +121,33 @@ def test_geos_vm_verbs_reach_a_libvirt_tile(guests, render_scene):
         vm.run(shell, {"op": "vm", "verb": "pause", "tile": "vm"})
     answer = vm.run(shell, {"op": "vm", "verb": "resume", "tile": "vm"})
     pump(render_scene, shell, lambda: answer.done() and tile.ctx.state is api.TileState.RUNNING, 30, "resumed")
+
+
+def test_the_view_sets_how_often_a_vnc_tile_asks_for_updates(guests, render_scene):
+    """The plugin follows the camera: a tile drawn at half size asks for fewer updates, one out of view
+    for none, one focused for all."""
+    from geometry_os.plugins.libvirt import map_of
+    from geometry_os.plugins.libvirt.display import update_interval
+
+    shell = render_scene(f"""
+window: {{width: {W}, height: {H}}}
+camera: {{fit: false, x: 360, y: 200, zoom: 0.5}}
+tiles: [{{id: vm, size: [720, 400], source: {{type: libvirt, domain: {guests.vnc.name}}}}}]
+""", size=(W, H))
+    tile = shell.find_tile("vm")
+    pump(render_scene, shell, lambda: tile.frame_size == (720, 400) and tile.source._display is not None, 60,
+         "the tile's screen")
+    client = tile.source._display.client
+    session = map_of(shell)
+
+    def rate_becomes(expected: float, what: str) -> None:
+        session.follow_view()
+        pump(render_scene, shell, lambda: client.update_interval == expected, 10, what)
+
+    rate_becomes(update_interval(True, False, 0.5, 1 / 60), "the half-size rate")
+    assert client.update_interval > 1 / 60
+    shell.camera.set(100_000.0, 0.0, 0.5)
+    rate_becomes(float("inf"), "no updates out of view")
+    shell.camera.set(360.0, 200.0, 0.5)
+    shell.focus(tile)
+    rate_becomes(1 / 60, "the full rate when focused")
