@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pyglet
@@ -59,10 +58,7 @@ class BadgesLayer:
         for grid in session.grids if session is not None else ():
             status = grid.status
             if status.state != OPEN:
-                wait = ""
-                if status.retry_at is not None and status.retry_at > time.monotonic():
-                    wait = f" (next try in {status.retry_at - time.monotonic():.0f} s)"
-                lines.append(f"{grid.uri}: {status.message}{wait}")
+                lines.append(f"{grid.uri}: {status.message}")
             elif grid.domains == 0:
                 lines.append(f"{grid.uri}: no domains yet (virsh define FILE.xml adds one)")
         return lines

@@ -50,7 +50,6 @@ class Status:
 
     state: str
     message: str = ""
-    retry_at: float | None = None  # time.monotonic() of the next attempt, while lost
 
 
 class DomainEvent(NamedTuple):
@@ -150,7 +149,7 @@ class Connection:
 
     async def _back_off(self, message: str, attempt: int) -> None:
         delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-        self._set_status(Status(LOST, f"{message}; retrying in {delay:.0f} s", time.monotonic() + delay))
+        self._set_status(Status(LOST, f"{message}; retrying in {delay:.0f} s"))
         await asyncio.sleep(delay)
 
     def _open(self) -> Any:
