@@ -88,4 +88,5 @@ class LibvirtMap:
                 continue
             fw, _ = tile.frame_size
             scale = tile.image_rect.w * camera.zoom / fw if fw else None
-            source.set_view(view.intersects(tile.footprint), tile is focused, scale)
+            shown = view.intersects(tile.footprint) and not tile.covered  # a card hides the image: fetch nothing
+            source.set_view(shown, tile is focused, scale)

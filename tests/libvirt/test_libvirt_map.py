@@ -125,7 +125,7 @@ def test_geos_vm_verbs_reach_a_libvirt_tile(guests, render_scene):
 
 def test_the_view_sets_how_often_a_vnc_tile_asks_for_updates(guests, render_scene):
     """The plugin follows the camera: a tile drawn at half size asks for fewer updates, one out of view
-    for none, one focused for all."""
+    or covered by the desktop's card for none, one focused for all."""
     from geometry_os.plugins.libvirt import map_of
     from geometry_os.plugins.libvirt.display import update_interval
 
@@ -148,6 +148,9 @@ tiles: [{{id: vm, size: [720, 400], source: {{type: libvirt, domain: {guests.vnc
     assert client.update_interval > 1 / 60
     shell.camera.set(100_000.0, 0.0, 0.5)
     rate_becomes(float("inf"), "no updates out of view")
+    shell.camera.set(360.0, 200.0, 0.1)  # 72 pixels wide: the desktop draws a card over it
+    pump(render_scene, shell, lambda: tile.covered, 10, "the desktop's card over the tile")
+    rate_becomes(float("inf"), "no updates while a card covers the image")
     shell.camera.set(360.0, 200.0, 0.5)
     shell.focus(tile)
     rate_becomes(1 / 60, "the full rate when focused")
