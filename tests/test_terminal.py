@@ -61,6 +61,23 @@ def test_caps_lock_toggles_letters_only():
     assert keys.press(0x1E) == b"a"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 0x1FF)), max_size=60), st.booleans())
+def test_fuzz_any_key_numbers_give_bytes(events, application_cursor):
+    keys = KeyEncoder()
+    for pressed, qnum in events:
+        if pressed:
+            assert isinstance(keys.press(qnum, application_cursor), bytes)
+        else:
+            keys.release(qnum)
+
+
+def test_the_qemu_plugin_registers_its_actions(host):
+    names = {action.name for action in host.registry.actions}  # the register_actions hook
+    assert {"vm.serial-console.show", "vm.serial-console.hide", "vm.sound.mute", "vm.sound.unmute",
+            "vm.sound.louder", "vm.sound.quieter", "vm.clipboard.send", "vm.clipboard.type"} <= names
+
+
 # --------------------------------------------------------------- terminal
 def test_text_colours_and_cursor():
     terminal = Terminal(40, 5)
@@ -95,6 +112,16 @@ def test_selection_text_spans_rows_without_trailing_blanks():
     assert terminal.selected_text() == "first line\nsecond line\nthird"
 
 
+def test_a_unicode_digit_in_a_parameter_resets_the_parser_only():
+    terminal = Terminal(40, 5)
+    terminal.queue("x\x1b[²A".encode())  # pyte 0.8.2's parser raises ValueError in int("²")
+    terminal.feed(1.0)
+    terminal.queue(b"after")
+    terminal.feed(1.0)
+    assert terminal.errors == 1
+    assert "after" in text_of(terminal, 0)
+
+
 def test_queries_are_answered_and_a_bad_sequence_is_dropped_alone():
     terminal = Terminal(40, 5)
     terminal.queue(b"ab\x1b[6n\x1b[5Jcd")  # ESC [ 5 J raises inside pyte 0.8.2
@@ -125,7 +152,8 @@ def test_a_flood_is_cut_to_the_newest_bytes_with_a_note():
 
 ESCAPE_HEAVY = st.lists(st.one_of(
     st.binary(max_size=40),
-    st.sampled_from([b"\x1b[", b"\x1b]", b"\x1bP", b"\x9b", b"\x1b(", b"\x1b#", b";", b"?", b"\x07", b"\x1b\\"]),
+    st.sampled_from([b"\x1b[", b"\x1b]", b"\x1bP", b"\x9b", b"\x1b(", b"\x1b#", b";", b"?", b"\x07", b"\x1b\\",
+                     "²".encode(), "٣".encode(), "\u2168".encode()]),  # digits int() refuses or reads
     st.integers(0, 10**12).map(lambda n: str(n).encode()),
     st.sampled_from([bytes([c]) for c in b"@ABCDEFGHJKLMPSTXZ`abcdefghlmnqrsu"]),
 ), max_size=200).map(b"".join)

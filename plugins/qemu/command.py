@@ -11,8 +11,10 @@ Choices and why:
   parallel port) next to the guest's screen.
 * The serial port always goes to a file (the tile's ``serial.log`` by default), so
   a guest that fails early leaves something to read.  With a reader (the tile's
-  serial console, :mod:`.serial`) it is a socketpair whose every byte QEMU also
-  writes to that file (``logfile=``): the terminal and the log see the same bytes.
+  serial line, :mod:`.serial`) it is a socketpair instead, and the line writes every
+  byte it reads to that file: the terminal and the log see the same bytes.  (Not
+  QEMU's ``logfile=``: QEMU logs a write the socket refused for now *and* the retry,
+  so a busy reader made it log bytes twice.)
 * ``audio``: intel-hda + hda-duplex on the D-Bus audio backend (:mod:`.audio`).
 * ``clipboard``: a ``qemu-vdagent`` chardev on the virtio-serial port a guest's
   spice-vdagent looks for (``com.redhat.spice.0``); the D-Bus Clipboard object
@@ -72,13 +74,18 @@ CLIPBOARD_ARGS = ["-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device",
                   "-device", "virtserialport,chardev=vdagent,id=vdagent0,name=com.redhat.spice.0"]
 
 
+def serial_log(params: QemuParams, scene_dir: Path, runtime_dir: Path) -> Path:
+    """Where the guest's serial output is logged: ``serial``, or ``serial.log`` in the tile's directory."""
+    return resolve(params.serial, scene_dir) if params.serial else runtime_dir / "serial.log"
+
+
 def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir: Path,
                accel: str, qmp_fd: int, name: str = "geos", serial_fd: int | None = None) -> list[str]:
     """The full argv (``argv[0]`` is ``binary``) for ``params``.
 
     ``accel`` is already resolved ("kvm" or "tcg"); ``qmp_fd`` is QEMU's end of
     the QMP socketpair, inherited by the child, and ``serial_fd`` QEMU's end of
-    the serial port's (None: the serial port only goes to its log file).  A named
+    the serial port's (None: QEMU writes the serial port to its log file itself).  A named
     image becomes its media (:func:`~.params.boot_params`; raises when it is not
     installed).
     """
@@ -90,11 +97,10 @@ def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir:
             "-chardev", f"socket,id=qmp,fd={qmp_fd}", "-mon", "chardev=qmp,mode=control",
             "-monitor", "none", "-parallel", "none"]
     argv += DISPLAY_ARGS[params.display]
-    serial = resolve(params.serial, scene_dir) if params.serial else runtime_dir / "serial.log"
     if serial_fd is None:
-        argv += ["-chardev", f"file,id=serial0,path={escape(str(serial))}"]
+        argv += ["-chardev", f"file,id=serial0,path={escape(str(serial_log(params, scene_dir, runtime_dir)))}"]
     else:
-        argv += ["-chardev", f"socket,id=serial0,fd={serial_fd},logfile={escape(str(serial))}"]
+        argv += ["-chardev", f"socket,id=serial0,fd={serial_fd}"]
     argv += ["-serial", "chardev:serial0"]
     if params.audio:
         argv += AUDIO_ARGS

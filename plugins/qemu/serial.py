@@ -1,12 +1,11 @@
 """A VM's serial port as the shell sees it: the guest's bytes out to terminals, typed bytes in.
 
-QEMU's serial chardev is one end of a socketpair (``-chardev socket,fd=N,logfile=...``,
-:mod:`.command`): QEMU writes every byte it sends us to the tile's serial log as
-well, so the log and every terminal see the same bytes and the log never depends on
-how fast a terminal draws.  The socket is read on the backend loop the moment data
-arrives (a guest is never held up by the shell) and each chunk is handed to the
-subscribers — terminals, which only queue it (:mod:`.terminal_view`).  The line
-keeps reading whether or not a terminal is open: QEMU then never waits for us.
+QEMU's serial chardev is one end of a socketpair (``-chardev socket,fd=N``,
+:mod:`.command`).  The socket is read on the backend loop the moment data arrives (a
+guest is never held up by the shell); each chunk is written to the tile's serial log
+at once, unbuffered, and then handed to the subscribers — terminals, which only
+queue it (:mod:`.terminal_view`).  The line keeps reading whether or not a terminal
+is open: QEMU then never waits for us.
 
 A :class:`SerialLine` belongs to the tile, not to one run of QEMU: a restarted VM
 attaches its new socket to the same line, and the line keeps the last
@@ -25,6 +24,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class SerialLine:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outgoing = bytearray()
+        self._log: BinaryIO | None = None  # the serial log, while a QEMU is attached
         self.received = 0  # bytes from the guest in total (all runs)
         self._last_line = (0, "")  # (received, its last line) when last asked
 
@@ -123,9 +124,12 @@ class SerialLine:
 
     # ------------------------------------------------------------- the socket
 
-    def attach(self, sock: socket.socket) -> None:
-        """Start reading QEMU's serial port on ``sock`` (on the running loop; takes ownership)."""
+    def attach(self, sock: socket.socket, log_path: Path) -> None:
+        """Start reading QEMU's serial port on ``sock`` into ``log_path`` (made anew) and the subscribers
+        (on the running loop; takes ownership of ``sock``).  OSError when the log cannot be written."""
         self.detach(self._sock)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "wb", buffering=0)  # closed by detach
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         self._sock, self._loop = sock, loop
@@ -139,6 +143,9 @@ class SerialLine:
         loop = self._loop
         self._sock = None
         self._outgoing.clear()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if loop is None:
             return
         loop.remove_reader(sock.fileno())
@@ -156,6 +163,13 @@ class SerialLine:
         if not data:
             self.detach(sock)
             return
+        if self._log is not None:
+            try:
+                self._log.write(data)
+            except OSError as exc:  # a full disk must not stop the console
+                log.error("%s: writing the serial log failed (%s); it stops here", self.name, exc)
+                self._log.close()
+                self._log = None
         self.feed(data)
 
     def feed(self, data: bytes) -> None:

@@ -32,7 +32,7 @@ from . import accel as accel_mod
 from . import vmstate, watchers
 from .audio import AudioClient, AudioError
 from .clipboard import AGENT_PORT, ClipboardClient, ClipboardError
-from .command import build_argv
+from .command import build_argv, serial_log
 from .dbus_display import DisplayClient, DisplayError
 from .mixer import VmSound
 from .monitor import Monitor, MonitorError
@@ -153,7 +153,7 @@ class VmSession:
         assert self.binary is not None and self.accel is not None  # set by _prepare
         runtime_dir = rundir.ensure_private_dir(self.ctx.runtime_dir)
         ours, theirs = socket.socketpair()
-        # the serial port: a socketpair whose bytes QEMU also logs (command.py), when a line reads it
+        # the serial port: a socketpair the line reads and logs (serial.py)
         serial_ours, serial_theirs = socket.socketpair() if self.serial is not None else (None, None)
         try:
             argv = build_argv(self.params, binary=self.binary, scene_dir=self.ctx.scene_dir,
@@ -179,7 +179,7 @@ class VmSession:
         self.process = process
         if self.serial is not None and serial_ours is not None:
             self._serial_sock = serial_ours
-            self.serial.attach(serial_ours)
+            self.serial.attach(serial_ours, serial_log(self.params, self.ctx.scene_dir, runtime_dir))
         monitor = self.monitor = Monitor(self.ctx.name, ours, self._on_event)
         if not await self._until_exit(process, monitor.connect(), QMP_CONNECT_TIMEOUT, "QMP"):
             return

@@ -12,14 +12,16 @@ this module adds is what a tile needs around it:
 * **never raises on input**: pyte raises on some malformed sequences (``ESC [ 5 J``
   is an UnboundLocalError in 0.8.2).  Every screen call the parser makes goes
   through :class:`_Guarded`, which drops that one sequence, counts it and logs the
-  first few; the parser's state and the bytes after it are kept.
+  first few; the parser's state and the bytes after it are kept.  Where the parser
+  itself fails (``ESC [ ²`` : a Unicode digit ``int()`` refuses) it is made anew and
+  the rest of that chunk (at most :data:`CHUNK` bytes) is lost.
 * **answers**: what the guest asks the terminal (cursor position, device
   attributes) is collected in :attr:`Terminal.answers` for the caller to send back.
 * **scrollback**: :attr:`scroll` lines back into pyte's history (0: live).
 * **selection**: a span of cells from an anchor to a point, in view coordinates,
   and its text for the clipboard.
 
-All methods take the terminal's lock: the worker thread feeds and draws, the main
+All methods take the terminal's lock (queueing only the backlog's): the worker thread feeds and draws, the main
 thread scrolls, selects and reads.
 """
 
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 1024 * 1024  # bytes queued for parsing; beyond that the oldest are skipped ...
 KEEP_AFTER_SKIP = 64 * 1024  # ... down to this many newest bytes (a screenful and some history, parsed in ~1 s)
-CHUNK = 4096  # bytes parsed between checks of the time budget
+CHUNK = 1024  # bytes parsed between checks of the time budget (a few ms of pyte on garbage)
 SCROLLBACK = 2000  # lines kept above the screen
 DECCKM = 1 << 5  # private mode 1, as pyte numbers private modes (pyte.modes has no name for it)
 MAX_ANSWERS = 4096  # bytes of answers kept for the caller (a flood of queries must not grow it)
@@ -91,6 +93,9 @@ class Terminal:
         self.screen = _Screen(columns, rows)
         self.stream = pyte.ByteStream(_Guarded(self.screen, self._failed))
         self._backlog = bytearray()
+        # The backlog has its own lock: queueing (on the serial line's reader) never waits for a parse,
+        # or QEMU would find the socket full and log a byte twice (it logs writes that failed too).
+        self._inbox = threading.Lock()
         self.skipped = 0  # bytes never parsed because a flood outran the parser
         self.errors = 0  # control sequences pyte failed on (each dropped)
         self.parsed = 0  # bytes parsed in total
@@ -104,7 +109,7 @@ class Terminal:
     def queue(self, data: bytes) -> None:
         """Queue bytes from the guest (any thread; cheap).  A backlog past MAX_BACKLOG
         loses all but its newest bytes: the screen could not show them in time anyway."""
-        with self.lock:
+        with self._inbox:
             self._backlog += data
             if len(self._backlog) > MAX_BACKLOG:
                 excess = len(self._backlog) - KEEP_AFTER_SKIP
@@ -122,19 +127,25 @@ class Terminal:
         deadline = time.monotonic() + budget
         done = 0
         while True:
-            with self.lock:
+            with self._inbox:
                 if not self._backlog:
                     break
                 chunk = bytes(self._backlog[:CHUNK])
                 del self._backlog[:CHUNK]
+            with self.lock:
                 self._parse(chunk)
             done += len(chunk)
             if time.monotonic() >= deadline:
                 break
+            time.sleep(0)  # let the main thread have the GIL between chunks: drawing the map comes first
         return done
 
     def _parse(self, chunk: bytes) -> None:
-        self.stream.feed(chunk)
+        try:
+            self.stream.feed(chunk)
+        except Exception as exc:  # pyte's parser itself failed (0.8.2: a CSI parameter "digit" like "²")
+            self._failed("parser", exc)
+            self.stream = pyte.ByteStream(_Guarded(self.screen, self._failed))  # the rest of this chunk is lost
         self.parsed += len(chunk)
         self.version += 1
 

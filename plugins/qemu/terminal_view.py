@@ -93,16 +93,22 @@ class TerminalView:
             self._wake.wait(period)
             self._wake.clear()
             started = time.monotonic()
-            if self.line.connected != self._connected and self.on_connected is not None:
-                self._connected = self.line.connected
-                self.on_connected(self._connected)
-            self.terminal.feed(period * PARSE_SHARE)
-            if not self.terminal.pending:
-                self._answer()
-            self._draw()
+            try:
+                self._round(period)
+            except Exception:  # a bug must not leave a dead console: log it, the next round goes on
+                log.exception("%s: the terminal failed to draw", self.name)
             if self.terminal.pending:  # more to parse: come back after this frame's time
                 self._wake.set()
                 self._stopping.wait(max(0.0, period - (time.monotonic() - started)))
+
+    def _round(self, period: float) -> None:
+        if self.line.connected != self._connected and self.on_connected is not None:
+            self._connected = self.line.connected
+            self.on_connected(self._connected)
+        self.terminal.feed(period * PARSE_SHARE)
+        if not self.terminal.pending:
+            self._answer()
+        self._draw()
 
     def _answer(self) -> None:
         """Send the answers to what the guest asked (a cursor position report for busybox's line

@@ -140,3 +140,31 @@ def test_guest_follows_its_tile_size(render_scene, tmp_path, tiny_linux_iso):
     assert vm.source.follow.requests == requests + 1
     shell.camera.set(640, 400, 0.5)  # zoomed out: the tile is half as large on screen, and so is the guest
     until(render_scene, shell, lambda: vm.frame_size == (472, 350), 30, "the guest at half the size")
+
+
+def test_a_flood_of_garbage_neither_stalls_the_shell_nor_skips_the_log(render_scene, tmp_path, tiny_linux_iso):
+    shell, serial = run(render_scene, tmp_path, tiny_linux_iso, display="none")
+    vm = shell.find_tile("vm")
+    view = terminal_of(vm)
+    until(render_scene, shell, lambda: PROMPT in screen_text(view), 90, "the prompt in the tile")
+    flood = b"head -c 3000000 /dev/urandom >/dev/ttyS0; echo; echo FLOOD-$((1+1))-DONE\r"
+    vm.source.serial.write(flood)
+    slowest = 0.0
+
+    def frame() -> None:
+        nonlocal slowest
+        started = time.monotonic()
+        render_scene.frames(shell, 1)
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.01)
+
+    wait_until(lambda: b"FLOOD-2-DONE" in serial.read_bytes()[-200:], 240, step=frame, what="the flood's end")
+    assert serial.stat().st_size > 3_000_000  # every byte is in the log
+    assert slowest < 1.0, f"a frame took {slowest:.2f} s during the flood"  # a hiccup on 2 busy cores, no stall
+    until(render_scene, shell, lambda: vm.source.serial.received == serial.stat().st_size, 10,
+          "the terminal's line got every byte of the log")
+    until(render_scene, shell, lambda: not view.terminal.pending, 60, "the terminal caught up")
+    # Ctrl-C first: the terminal's answers to queries the random bytes happened to contain are input;
+    # then ESC c, a terminal reset, as `reset` does: random bytes leave charsets and modes changed
+    vm.source.serial.write(b"\x03printf '\\033c'; echo still-$((2*21))\r")
+    until(render_scene, shell, lambda: "still-42" in screen_text(view), 30, "the console answering after it")
