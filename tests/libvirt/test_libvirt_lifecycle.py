@@ -71,7 +71,8 @@ def test_managed_save_then_start_restores_the_screen(guests, make_source, geos_h
     start.run(None, [tile]).result(OP_TIMEOUT)
     state_is(source, api.TileState.RUNNING)
     restored = wait_pixels_match(source.ctx.mailbox, guest)
-    assert (restored != before).any(axis=2).sum() < 200  # the same screen, give or take the cursor
+    # the saved screen, not a fresh boot: give or take the cursor and a line the guest printed since
+    assert (restored != before).any(axis=2).mean() < 0.02
     since = len(guest.serial_text())
     source.send_keys(typed("echo after-restore > /dev/ttyS0\n")).result(TYPE_TIMEOUT)
     guest.wait_serial("after-restore", since=since)
