@@ -1,5 +1,8 @@
 """Draws a chain's steps over one image: a tile's guest image, or the window.
 
+(Just over 400 lines on purpose: per-frame GL state, targets and uniforms of one chain run
+share one cache; the pass model, steps, pools and sampling are in their own modules.)
+
 Per image: every pass of every step in order.  A pass draws one quad into its target
 (from the :class:`~geometry_os.render.pool.TargetPool`, or its feedback ring when its
 previous outputs are read), sized by its :class:`~geometry_os.render.passes.Output`

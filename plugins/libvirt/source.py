@@ -1,5 +1,8 @@
 """``LibvirtSource``: a domain that libvirt runs (here or on another host) as a tile's frame source.
 
+(Over 400 lines on purpose: the source's lifecycle, its screen paths and their fallbacks share
+one state machine; the connection, display, XML choice and tunnels are their own modules.)
+
 The shell calls :meth:`start` and :meth:`stop` on its main thread; everything else
 happens on the libvirt loop (:mod:`.loop`), driven by the shared
 :class:`~.connection.Connection` of the tile's URI:

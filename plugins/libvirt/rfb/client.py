@@ -1,5 +1,8 @@
 """An asyncio RFB client: a VNC server's screen as Geometry OS frames, and input back into it.
 
+(Over 400 lines on purpose: the message loop, update flow control and input share the
+connection's state; the handshake, DES, ZRLE, Tight and the cursor are their own modules.)
+
 It speaks over a stream socket that is already connected, because that is what we
 get: libvirt's ``openGraphicsFD`` hands over a connected socket, and so does an SSH
 tunnel.  :meth:`RfbClient.start` runs the handshake and asks for our pixel format
