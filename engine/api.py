@@ -36,6 +36,7 @@ from geometry_os.control import ControlError
 from geometry_os.control import request as control_request
 from geometry_os.frames import BYTES_PER_PIXEL, Frame, FrameMailbox, Rect, new_framebuffer
 from geometry_os.keypacing import KEY_INTERVAL, KeyPacer
+from geometry_os.loops import loop_thread
 from geometry_os.registry import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -129,6 +130,7 @@ __all__ = [
     "assert_image_close",
     "control_request",
     "hookimpl",
+    "loop_thread",
     "new_framebuffer",
     "read_image",
     "resolve_path",

@@ -23,10 +23,13 @@ from geometry_os import api
 from geometry_os.plugins.qemu.dbus_display import DisplayClient
 
 from . import loop
+from .display_input import ClientPointer
 
 
-class DbusDisplay:
+class DbusDisplay(ClientPointer):
     """Frames and input over QEMU's p2p D-Bus display of one libvirt domain."""
+
+    client: DisplayClient
 
     def __init__(self, name: str, mailbox: api.FrameMailbox, on_closed: Callable[[str], None]) -> None:
         self.client = DisplayClient(name, mailbox, on_closed=on_closed, auth=AuthExternal(UID_NOT_SPECIFIED))
@@ -58,30 +61,6 @@ class DbusDisplay:
             failed.set_exception(ConnectionError("the D-Bus display is not connected"))
             return failed
         return keys.send(events)
-
-    @property
-    def is_absolute(self) -> bool:
-        return self.client.is_absolute
-
-    def mouse_set_abs(self, x: int, y: int) -> None:
-        self.client.mouse_set_abs(x, y)
-
-    def mouse_rel(self, dx: int, dy: int) -> None:
-        self.client.mouse_rel(dx, dy)
-
-    def mouse_press(self, button: int) -> None:
-        self.client.mouse_press(button)
-
-    def mouse_release(self, button: int) -> None:
-        self.client.mouse_release(button)
-
-    @property
-    def cursor(self) -> api.Cursor | None:
-        return self.client.cursor
-
-    @property
-    def cursor_pos(self) -> api.CursorPos | None:
-        return self.client.cursor_pos
 
     def set_view(self, visible: bool, focused: bool, scale: float | None) -> None:
         """Nothing to do: QEMU pushes D-Bus frames without flow control; the engine's streaming

@@ -23,6 +23,7 @@ from geometry_os import api
 
 from . import loop
 from .display import update_interval
+from .display_input import ClientPointer
 from .rfb import Encoding, RfbClient, RfbError, ServerInit
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ REMOTE_ENCODINGS = (Encoding.TIGHT, Encoding.ZRLE, Encoding.COPYRECT, Encoding.R
 FASTEST = 1 / 60  # seconds between update requests of a focused or full-size tile
 
 
-class VncDisplay:
+class VncDisplay(ClientPointer):
     """Frames and input over VNC for one domain; ``via`` names the transport for the badge."""
+
+    client: RfbClient
 
     def __init__(self, name: str, mailbox: api.FrameMailbox, on_closed: Callable[[str], None], *,
                  remote: bool, password: str | None = None, via: str = "") -> None:
@@ -99,30 +102,6 @@ class VncDisplay:
     def send_keys(self, events: Sequence[api.KeyEvent]) -> concurrent.futures.Future[None]:
         # The pacer lives on the client's loop; send() itself is thread-safe.
         return self.client.send_keys(events)
-
-    @property
-    def is_absolute(self) -> bool:
-        return self.client.is_absolute
-
-    def mouse_set_abs(self, x: int, y: int) -> None:
-        self.client.mouse_set_abs(x, y)
-
-    def mouse_rel(self, dx: int, dy: int) -> None:
-        self.client.mouse_rel(dx, dy)
-
-    def mouse_press(self, button: int) -> None:
-        self.client.mouse_press(button)
-
-    def mouse_release(self, button: int) -> None:
-        self.client.mouse_release(button)
-
-    @property
-    def cursor(self) -> api.Cursor | None:
-        return self.client.cursor
-
-    @property
-    def cursor_pos(self) -> api.CursorPos | None:
-        return self.client.cursor_pos
 
     def set_view(self, visible: bool, focused: bool, scale: float | None) -> None:
         interval = update_interval(visible, focused, scale, FASTEST)

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from geometry_os import api
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -75,17 +77,7 @@ def loop() -> asyncio.AbstractEventLoop:
         if _loop is None:
             _start_events()
             _pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="libvirt-call")
-            new = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def main() -> None:
-                asyncio.set_event_loop(new)
-                new.call_soon(ready.set)
-                new.run_forever()
-
-            threading.Thread(target=main, name="libvirt", daemon=True).start()
-            ready.wait()
-            _loop = new
+            _loop = api.loop_thread("libvirt")
         return _loop
 
 

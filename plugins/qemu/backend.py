@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from geometry_os import api
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -31,17 +33,7 @@ def loop() -> asyncio.AbstractEventLoop:
     global _loop
     with _lock:
         if _loop is None:
-            new = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def main() -> None:
-                asyncio.set_event_loop(new)
-                new.call_soon(ready.set)
-                new.run_forever()
-
-            threading.Thread(target=main, name="qemu-backend", daemon=True).start()
-            ready.wait()
-            _loop = new
+            _loop = api.loop_thread("qemu-backend")
         return _loop
 
 
