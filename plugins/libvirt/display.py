@@ -12,9 +12,7 @@ tunnel broke) calls the ``on_closed(reason)`` it was made with, from any thread.
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-from collections.abc import Sequence
 from typing import Protocol
 
 from geometry_os import api
@@ -22,36 +20,12 @@ from geometry_os import api
 MIN_RATE = 2.0  # updates per second of a visible tile, at the least
 
 
-class Display(Protocol):
+class Display(api.Keyboard, api.Pointer, api.CursorImage, Protocol):
+    """A screen connection: the keyboard, pointer and cursor capabilities, plus what the source needs."""
+
     @property
     def label(self) -> str:
         """How the screen travels, for the tile's badge ("VNC over SSH", "D-Bus, shared memory")."""
-
-    @property
-    def keyboard_modifiers(self) -> int: ...
-
-    def key_press(self, qnum: int) -> None: ...
-
-    def key_release(self, qnum: int) -> None: ...
-
-    def send_keys(self, events: Sequence[api.KeyEvent]) -> concurrent.futures.Future[None]: ...
-
-    @property
-    def is_absolute(self) -> bool: ...
-
-    def mouse_set_abs(self, x: int, y: int) -> None: ...
-
-    def mouse_rel(self, dx: int, dy: int) -> None: ...
-
-    def mouse_press(self, button: int) -> None: ...
-
-    def mouse_release(self, button: int) -> None: ...
-
-    @property
-    def cursor(self) -> api.Cursor | None: ...
-
-    @property
-    def cursor_pos(self) -> api.CursorPos | None: ...
 
     def set_view(self, visible: bool, focused: bool, scale: float | None) -> None:
         """How the tile is shown now (any thread): a display with flow control fetches less for a
