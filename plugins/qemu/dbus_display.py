@@ -1,6 +1,6 @@
 """The QEMU D-Bus display client: the connection that carries frames, cursor and input of one VM.
 
-(A little over 400 lines on purpose: the connection, its handshake and the calls on it share
+(Over 400 lines on purpose: the connection, its handshake and the calls on it share
 one state; the listener, the surface and key pacing are in their own modules already.)
 
 One :class:`DisplayClient` per VM.  It owns a thread running its own asyncio loop,

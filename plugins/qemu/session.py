@@ -1,6 +1,6 @@
 """One run of a VM, from spawn to exit, and how it maps to the tile's state.
 
-(A little over 400 lines on purpose: what is left here is the state machine itself;
+(Over 400 lines on purpose: what is left here is the state machine itself;
 saving/resuming, the watchers and the process are in their own modules already.)
 
 A :class:`VmSession` lives on the backend loop (:mod:`.backend`); every state
