@@ -80,7 +80,7 @@ def test_closed_tiles_go_added_ones_come_and_names_stay(write_scene, host):
     scene = load_scene(path, host)
     _, (unnamed, second), (third_name, third) = tiles_of(scene)
     assert (unnamed, third_name) == ("tile-1", "tile-2")
-    added = spec_from_entry({"title": "New", "position": [0, 400], "size": [640, 480],
+    added = spec_from_entry({"title": "New", "position": [0, 400], "size": [640, 480], "offscreen": "pause",
                              "source": {"type": "pattern", "rate": 5}}, host.registry, path.parent)
     save_scene(scene, [(unnamed, second), (third_name, third), ("new-card", added)])
     text = path.read_text()
@@ -90,7 +90,7 @@ def test_closed_tiles_go_added_ones_come_and_names_stay(write_scene, host):
     assert again.tile_names() == ["tile-1", "tile-2", "new-card"]
     assert again.tiles[2] == attrs.evolve(added, id="new-card")
     assert "- id: new-card\n    title: New\n    position: [0, 400]\n    size: [640, 480]\n" \
-           "    source: {type: pattern, rate: 5.0}\n" in text
+           "    offscreen: pause\n    source: {type: pattern, rate: 5.0}\n" in text
 
 
 def test_a_scene_that_cannot_be_written_goes_under_the_config_directory_with_absolute_paths(

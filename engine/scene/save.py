@@ -189,14 +189,18 @@ def _flow(items: list[Any]) -> CommentedSeq:
 
 
 def entry_from_spec(name: str, spec: TileSpec) -> CommentedMap:
-    """The scene entry of a tile added while the map ran: its id, title, place and source
-    (the source's settings that differ from their defaults)."""
+    """The scene entry of a tile added while the map ran: its id, title, place, time-dilation
+    policy and source (the source's settings that differ from their defaults)."""
     entry = CommentedMap()
     entry["id"] = name
     if spec.title:
         entry["title"] = spec.title
     entry["position"] = _flow([_number(v) for v in spec.position])
     entry["size"] = _flow([_number(v) for v in spec.size])
+    for field in ("offscreen", "offscreen_grace"):  # the time-dilation policy, when not the default
+        value = getattr(spec, field)
+        if value != getattr(attrs.fields(TileSpec), field).default:
+            entry[field] = value
     source = CommentedMap(type=spec.source.type)
     source.update(plain_settings(spec.source.params))
     source.fa.set_flow_style()
