@@ -83,7 +83,8 @@ class DisplayClient:
     ``shm`` advertises the Unix.Map listener interface (QEMU >= 9.2 then shares the
     surface memory instead of copying pixels).  Callbacks run on the display thread
     and must be quick: ``on_disabled(bool)`` when the guest turns the display off or
-    on again, ``on_closed(reason)`` when QEMU's side goes away.  ``auth`` logs in on
+    on again, ``on_closed(reason)`` when QEMU's side goes away, ``on_fault(reason)`` when
+    the shared surface cannot be read any more (QEMU shrank it).  ``auth`` logs in on
     the display connection (default: EXTERNAL with our uid; libvirt's ``openGraphicsFD``
     sockets carry libvirtd's credentials and need ``AuthExternal(UID_NOT_SPECIFIED)``).
 
@@ -96,6 +97,7 @@ class DisplayClient:
     def __init__(self, name: str, mailbox: FrameMailbox, *, shm: bool = True,
                  on_disabled: Callable[[bool], None] | None = None,
                  on_closed: Callable[[str], None] | None = None,
+                 on_fault: Callable[[str], None] | None = None,
                  auth: Authenticator | None = None, graphic: bool = True) -> None:
         self.name = name
         self.auth = auth
@@ -104,7 +106,7 @@ class DisplayClient:
         self.mailbox = mailbox
         self.on_closed = on_closed
         self.stats = DisplayStats()
-        self.surface = Surface(name, mailbox, self.stats, on_disabled=on_disabled)
+        self.surface = Surface(name, mailbox, self.stats, on_disabled=on_disabled, on_fault=on_fault)
         self.listener = Listener(name, self.surface, shm=shm)
         self.vm_name: str | None = None
         self.console_id: int | None = None

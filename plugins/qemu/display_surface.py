@@ -8,8 +8,11 @@ QEMU hands a surface over in one of two ways (its ``ui/dbus-display1.xml``):
   ``Width``/``Height`` properties) and grows to fit an Update past its edge;
 * shared memory (``Listener.Unix.Map``, QEMU >= 9.2): ``ScanoutMap`` passes a memfd
   holding QEMU's live surface, ``UpdateMap`` only says which rectangle changed.  The
-  mapping is published as it is when its format is BGRX already (no copy; a torn
-  read is repaired by the next damage rectangle), converted otherwise.
+  damaged rows are read through the fd into a private copy (:mod:`.shared_surface`:
+  never mapped, so a QEMU that shrinks the memfd cannot SIGBUS the shell), which is
+  published as it is when its format is BGRX already (a torn read is repaired by the
+  next damage rectangle), converted otherwise.  A memfd that shrank is reported once
+  through ``on_fault`` with a one-line reason; the last frame stays on the tile.
 
 ``Disable`` (the guest turned its display off) publishes a black frame.  Formats are
 converted by :mod:`.pixels`.  Nothing here knows D-Bus: a :class:`Surface` is fed
@@ -21,8 +24,6 @@ surface is used from one thread (the display client's).
 from __future__ import annotations
 
 import logging
-import mmap
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ import numpy.typing as npt
 from geometry_os.api import FrameMailbox, Rect, new_framebuffer
 
 from . import pixels
+from .shared_surface import SharedSurface, SurfaceLost
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +59,20 @@ class Surface:
     """One VM's framebuffer, kept from QEMU's scanouts and damage, published to ``mailbox``.
 
     ``on_disabled(bool)`` is called when the guest turns the display off (True) or
-    shows a surface again (False).
+    shows a surface again (False); ``on_fault(reason)`` when the shared surface cannot
+    be read any more (QEMU shrank its memfd), once per surface.
     """
 
     def __init__(self, name: str, mailbox: FrameMailbox, stats: DisplayStats | None = None, *,
-                 on_disabled: Callable[[bool], None] | None = None) -> None:
+                 on_disabled: Callable[[bool], None] | None = None,
+                 on_fault: Callable[[str], None] | None = None) -> None:
         self.name = name
         self.mailbox = mailbox
         self.stats = stats if stats is not None else DisplayStats()
         self.on_disabled = on_disabled
+        self.on_fault = on_fault
         self._fb: npt.NDArray[np.uint8] | None = None  # what we publish
-        self._rows: npt.NDArray[np.uint8] | None = None  # mapped source rows (Unix.Map) or None
+        self._shared: SharedSurface | None = None  # the shared surface (Unix.Map) or None
         self._fmt = pixels.PIXMAN_X8R8G8B8
         self._disabled = False
         self._rejected_formats: set[int] = set()
@@ -81,7 +86,7 @@ class Surface:
         """How the current surface arrives: "shm", "inline", or None before any."""
         if self._fb is None:
             return None
-        return "shm" if self._rows is not None else "inline"
+        return "shm" if self._shared is not None else "inline"
 
     @property
     def console_size(self) -> tuple[int, int] | None:
@@ -94,7 +99,7 @@ class Surface:
             return
         self._console_size = (width, height)
         fb = self._fb
-        if fb is None or self._rows is not None or self._disabled:
+        if fb is None or self._shared is not None or self._disabled:
             return
         if (fb.shape[1], fb.shape[0]) != (width, height):
             self._resize(width, height)
@@ -104,8 +109,8 @@ class Surface:
         self._frame_waiter = callback
 
     def release(self) -> None:
-        """Let go of the shared mapping (the connection is closing); published frames stay readable."""
-        self._rows = None
+        """Let go of the shared surface (the connection is closing); published frames stay readable."""
+        self._drop_shared()
 
     # ----------------------------------------------------------------- inline
 
@@ -116,10 +121,11 @@ class Surface:
         self._check_format(fmt)
         rows = pixels.rows_view(data, 0, width, height, stride, fmt)
         fb = self._fb
-        if fb is None or self._rows is not None or fb.shape[:2] != (height, width):
+        if fb is None or self._shared is not None or fb.shape[:2] != (height, width):
             fb = new_framebuffer(width, height)
         pixels.convert_into(fb, rows, fmt)
-        self._fb, self._rows, self._fmt = fb, None, fmt
+        self._drop_shared()
+        self._fb, self._fmt = fb, fmt
         self._set_enabled()
         self._publish(fb, None)
 
@@ -127,7 +133,7 @@ class Surface:
         """New pixels for one rectangle of the inline surface."""
         self.stats.updates += 1
         self.stats.inline_bytes += len(data)
-        if self._fb is None or self._rows is not None:
+        if self._fb is None or self._shared is not None:
             raise ValueError("Update without an inline Scanout")
         self._check_format(fmt)
         rows = pixels.rows_view(data, 0, width, height, stride, fmt)
@@ -154,45 +160,60 @@ class Surface:
     def scanout_map(self, fd: int, offset: int, width: int, height: int, stride: int, fmt: int) -> None:
         """QEMU's surface in the memfd ``fd`` from ``offset`` on.
 
-        The caller keeps ``fd`` and may close it at once: the mapping lives as long as
-        any frame made from it (the mailbox may still hold the previous one).
+        The caller keeps ``fd`` and may close it at once (the surface reads through a
+        duplicate).
         """
         self.stats.scanout_maps += 1
         self._check_format(fmt)
-        pixels.check_size(width, height)
         if offset < 0 or stride < 0:
             raise pixels.PixelError(f"negative offset {offset} or stride {stride}")
-        needed = offset + stride * height
-        size = os.fstat(fd).st_size
-        if size < needed:
-            raise pixels.PixelError(f"memfd of {size} bytes, {needed} needed for "
-                                    f"{width}x{height} stride {stride} at offset {offset}")
-        # Map from 0 (mmap offsets must be page-aligned); numpy applies ``offset``.
-        mapping = mmap.mmap(fd, needed, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-        rows = pixels.rows_view(mapping, offset, width, height, stride, fmt)
+        try:
+            shared = SharedSurface(fd, offset, width, height, stride, fmt)
+        except SurfaceLost as exc:
+            self._lost(exc)
+            raise
         if pixels.is_native(fmt):
-            fb = pixels.as_bgrx(rows, fmt)
+            fb = pixels.as_bgrx(shared.rows, fmt)
         else:
             fb = new_framebuffer(width, height)
-            pixels.convert_into(fb, rows, fmt)
-        self._fb, self._rows, self._fmt = fb, rows, fmt
+            pixels.convert_into(fb, shared.rows, fmt)
+        self._drop_shared()
+        self._fb, self._shared, self._fmt = fb, shared, fmt
         self._set_enabled()
         self._publish(fb, None)
 
     def update_map(self, x: int, y: int, width: int, height: int) -> None:
-        """The shared surface changed in this rectangle."""
+        """The shared surface changed in this rectangle: read its rows, publish it."""
         self.stats.update_maps += 1
-        if self._rows is None or self._fb is None:
+        shared = self._shared
+        if shared is None or self._fb is None:
             raise ValueError("UpdateMap without a ScanoutMap")
         fb = self._fb
         rect = Rect(x, y, width, height).clip(fb.shape[1], fb.shape[0])
         if rect is None:
             raise ValueError(f"UpdateMap rect {width}x{height}+{x}+{y} outside the surface")
+        try:
+            shared.read(rect.y, rect.h)
+        except SurfaceLost as exc:
+            self._lost(exc)
+            raise
         if not pixels.is_native(self._fmt):
             bpp = pixels.bytes_per_pixel(self._fmt)
-            sub = self._rows[rect.y:rect.y + rect.h, rect.x * bpp:(rect.x + rect.w) * bpp]
+            sub = shared.rows[rect.y:rect.y + rect.h, rect.x * bpp:(rect.x + rect.w) * bpp]
             pixels.convert_into(fb[rect.y:rect.y + rect.h, rect.x:rect.x + rect.w], sub, self._fmt)
         self._publish(fb, rect)
+
+    def _drop_shared(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
+    def _lost(self, exc: SurfaceLost) -> None:
+        """The memfd shrank: stop reading it (the last frame stays) and say so once."""
+        self._drop_shared()
+        log.error("%s: %s", self.name, exc)
+        if self.on_fault is not None:
+            self.on_fault(str(exc))
 
     # ------------------------------------------------------------------ other
 
@@ -200,7 +221,7 @@ class Surface:
         """The guest turned its display off: a black frame of the same size."""
         log.info("%s: guest display disabled", self.name)
         fb = self._fb
-        self._rows = None
+        self._drop_shared()
         self._disabled = True
         if fb is not None:
             self._fb = new_framebuffer(fb.shape[1], fb.shape[0])

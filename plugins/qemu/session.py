@@ -247,6 +247,7 @@ class VmSession:
         display = self.display = DisplayClient(self.ctx.name, self.ctx.mailbox, shm=self.shm,
                                                on_disabled=self._on_display_disabled,
                                                on_closed=self._on_display_closed,
+                                               on_fault=self._on_display_fault,
                                                graphic=self.params.display != "none")
         # the clipboard object is served on this connection (QEMU calls it while taking our Register)
         self.clipboard = ClipboardClient(self.ctx.name, display) if self.params.clipboard else None
@@ -350,6 +351,10 @@ class VmSession:
     def _display_disabled(self, disabled: bool) -> None:
         if self._state is TileState.RUNNING and not self._stopping:
             self._report(TileState.RUNNING, "display disabled" if disabled else "")
+
+    def _on_display_fault(self, reason: str) -> None:  # display thread
+        # QEMU broke the shared screen (shrank its memfd): the tile says so; the guest runs on.
+        self._loop_call(self._fail, f"screen lost: {reason}; restart the VM")
 
     def _on_display_closed(self, reason: str) -> None:  # display thread
         log.debug("%s: %s", self.ctx.name, reason)

@@ -355,5 +355,32 @@ def main() -> None:
     sys.stdout.write("\n")
 
 
+# ------------------------------------------------------------ fault injection
+
+def shrink_after_map(peer: FakeDisplayPeer, *, size: int = 0) -> None:
+    """A broken or hostile QEMU: a ``ScanoutMap`` of the whole console, then the memfd cut to
+    ``size`` bytes (``ftruncate``) and an ``UpdateMap`` of all of it.
+
+    A client that had mapped the memfd would take SIGBUS reading the lost pages.
+    Returns once the client handled the damage (a round trip).
+    """
+    if not peer.ready.wait(10):
+        raise PeerError("the client did not register its listener within 10 s")
+    w, h = peer.width, peer.height
+    memfd = os.memfd_create("fake-qemu-surface")
+    try:
+        os.ftruncate(memfd, w * 4 * h)
+        os.pwrite(memfd, b"\x80" * (w * 4 * h), 0)
+        reply = peer.call("ScanoutMap", "huuuuu", [0, 0, w, h, w * 4, PIXMAN_X8R8G8B8], iface=UNIX_MAP_IFACE,
+                          fds=[memfd])
+        if reply is None or reply.message_type is not MessageType.METHOD_RETURN:
+            raise PeerError(f"ScanoutMap refused: {reply.body if reply else None}")
+        os.ftruncate(memfd, size)
+        peer.post("UpdateMap", "iiii", [0, 0, w, h], iface=UNIX_MAP_IFACE)
+        peer.sync()
+    finally:
+        os.close(memfd)
+
+
 if __name__ == "__main__":
     main()
