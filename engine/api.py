@@ -30,6 +30,7 @@ from geometry_os.capabilities import (
     Lifecycle,
     Pointer,
     SerialText,
+    Snapshots,
     Telemetry,
 )
 from geometry_os.control import ControlError
@@ -116,6 +117,7 @@ __all__ = [
     "Scene",
     "SerialText",
     "ShellView",
+    "Snapshots",
     "SourceType",
     "StateChange",
     "Telemetry",

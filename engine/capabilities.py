@@ -138,6 +138,28 @@ class CursorImage(Protocol):
         """Where it is, or None before the guest placed it."""
 
 
+class Snapshots(Protocol):
+    """Whole-machine snapshots (memory, devices and disks) kept in the machine's own storage, by tag.
+
+    A tag is the caller's name for one moment (letters, digits, ``._-``; unique per machine).
+    The machine must be running (or paused) for each call; the futures fail with a one-line
+    reason (no such tag, disks that cannot hold a snapshot, a machine that is not running).
+    """
+
+    def snapshot_save(self, tag: str) -> concurrent.futures.Future[None]:
+        """Save this moment as ``tag`` (the guest is held still while it is written, then goes on)."""
+
+    def snapshot_load(self, tag: str) -> concurrent.futures.Future[None]:
+        """Return the machine to ``tag``: its memory, devices and disks as they were then."""
+
+    def snapshot_delete(self, tag: str) -> concurrent.futures.Future[None]:
+        """Forget ``tag`` and free its storage (never a disk the machine boots from)."""
+
+    def snapshot_copy(self, tag: str, to: Snapshots) -> concurrent.futures.Future[None]:
+        """Give another machine of the same kind and configuration ``tag`` (a fork): afterwards
+        ``to.snapshot_load(tag)`` starts it from that moment, each on storage of its own."""
+
+
 @attrs.frozen
 class Capabilities:
     """What a frame source can do; ``None`` means it cannot."""
@@ -148,6 +170,7 @@ class Capabilities:
     telemetry: Telemetry | None = None
     cursor: CursorImage | None = None
     serial: SerialText | None = None
+    snapshots: Snapshots | None = None
 
 
 NO_CAPABILITIES = Capabilities()

@@ -15,6 +15,7 @@ declares in :attr:`capabilities` (every protocol of :mod:`geometry_os.api`):
   paced by this source's own KeyPacer on the backend loop;
 * cursor: :attr:`cursor` and :attr:`cursor_pos`;
 * telemetry: :meth:`telemetry` -> ``{"cpu_load": 0..1, "update_rate": frames/s}``;
+* snapshots: :attr:`snapshots` (:mod:`.snapshots`: save, restore, delete, copy to a fork);
 * the serial port: :attr:`serial` (:mod:`.serial`), which a docked console reads; with
   ``display: none`` the tile itself is that console: a :class:`~.terminal_view.TerminalView`
   draws into the tile and is its keyboard and pointer.
@@ -41,6 +42,7 @@ from .params import QemuParams, media
 from .process import KILL_TIMEOUT, QUIT_TIMEOUT
 from .resize import FollowSize
 from .session import POWERDOWN_TIMEOUT, VmSession
+from .snapshots import VmSnapshots, store_for
 from .terminal_view import TerminalView
 from .vmstate import SAVE_TIMEOUT
 
@@ -63,13 +65,15 @@ class QemuSource(api.FrameSource):
         self.console_wanted = params.serial_console and params.display != "none"  # a docked console (channels.py)
         self.follow = FollowSize(ctx.name, lambda: self.display) if params.resize == "follow" else None
         self.sound: VmSound | None = None  # audio: true: its place in the shell's mixer, made at start
+        self.snapshots = VmSnapshots(ctx.name, lambda work: self._submit(lambda s: work(s.command)),
+                                     lambda: store_for(self.state_file()))
         if params.display == "none":
             self.console = TerminalView(ctx.name, self.serial, ctx.mailbox)
             self.capabilities = api.Capabilities(keyboard=self.console, pointer=self.console, lifecycle=self,
-                                                 telemetry=self, serial=self.serial)
+                                                 telemetry=self, serial=self.serial, snapshots=self.snapshots)
         else:
             self.capabilities = api.Capabilities(keyboard=self, pointer=self, lifecycle=self, telemetry=self,
-                                                 cursor=self, serial=self.serial)
+                                                 cursor=self, serial=self.serial, snapshots=self.snapshots)
         self._lock = threading.Lock()
         self._session: VmSession | None = None
         self._qmp_keys: api.KeyPacer | None = None  # made on first use: it starts the backend loop
