@@ -24,7 +24,7 @@ Where things are:
   :mod:`.terminal_view` (a terminal on it), :mod:`.console` (the ``qemu-console``
   source type), :mod:`.resize` (``resize: follow``), :mod:`.channels` (the layer that
   docks consoles and reports tile sizes), :mod:`.actions` (tile menu entries);
-* :mod:`.accel`: KVM probe, what the installed QEMU supports (``geos doctor``).
+* :mod:`.accel`: KVM probe, what the installed QEMU supports, its sandbox (``geos doctor``).
 
 docs/qemu.md is the user's guide; docs/images.md the images'.
 """
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from geometry_os import api
 
-from . import accel, actions, image_cli, registry, serial
+from . import accel, actions, command, image_cli, registry, serial
 from .channels import ChannelsLayer
 from .console import SOURCE_TYPE as CONSOLE_TYPE
 from .console import ConsoleParams, ConsoleSource
@@ -74,6 +74,10 @@ def _qemu_checks() -> list[api.CheckResult]:
     results.append(api.CheckResult("ok", "shared-memory scanout", "yes (QEMU >= 9.2)") if caps["shm_scanout"]
                    else api.CheckResult("warn", "shared-memory scanout",
                                         "no: QEMU < 9.2, pixels travel inline (slower)"))
+    results.append(api.CheckResult("ok", "QEMU sandbox (seccomp)", "works: VMs run with -sandbox "
+                                   f"{command.SANDBOX}") if caps["sandbox"]
+                   else api.CheckResult("warn", "QEMU sandbox (seccomp)",
+                                        f"unavailable ({caps['sandbox_error']}): VMs run unconfined"))
     usable, reason = accel.kvm_usable(caps["binary"])
     results.append(api.CheckResult("ok" if usable else "warn", "KVM",
                                    "usable: accel auto uses it" if usable

@@ -11,7 +11,11 @@ SeaBIOS matters: booting a boot sector through it took 2.7 s under this nested
 KVM.  The answer is cached per process.
 
 :func:`qemu_capabilities` answers ``geos doctor``: binary, version, D-Bus display
-module, shared-memory scanout (QEMU >= 9.2).
+module, shared-memory scanout (QEMU >= 9.2), and whether QEMU's seccomp sandbox
+works: :func:`sandbox_probe` starts the binary once with the very ``-sandbox``
+option VMs get and no machine, and has it quit over QMP on stdin.  Only a start
+tells: the build may lack seccomp (the option is refused) and the kernel may refuse
+the filter (QEMU then exits with "failed to install seccomp syscall filter").
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ import time
 from functools import lru_cache
 from typing import TypedDict
 
+from .command import SANDBOX
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BINARY = "qemu-system-x86_64"
 KVM_PROBE_TIMEOUT = 5.0
+SANDBOX_PROBE_TIMEOUT = 10.0
+_QMP_QUIT = b'{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
 _KVM_GET_API_VERSION = 0xAE00
 _KVM_CREATE_VM = 0xAE01
 _KVM_API_VERSION = 12
@@ -160,6 +168,8 @@ class QemuCapabilities(TypedDict):
     version_tuple: tuple[int, ...] | None
     dbus_display: bool  # ``-display help`` lists dbus: ui-dbus is installed
     shm_scanout: bool  # version >= 9.2: Listener.Unix.Map
+    sandbox: bool  # -sandbox with every deny (command.SANDBOX) starts: VMs run confined
+    sandbox_error: str | None  # why not, one line
     error: str | None  # why binary or version is None
 
 
@@ -167,7 +177,8 @@ class QemuCapabilities(TypedDict):
 def qemu_capabilities(binary: str | None = None) -> QemuCapabilities:
     """What the installed QEMU offers, for ``geos doctor`` and start-up checks."""
     caps = QemuCapabilities(binary=find_binary(binary), version=None, version_tuple=None,
-                            dbus_display=False, shm_scanout=False, error=None)
+                            dbus_display=False, shm_scanout=False, sandbox=False, sandbox_error=None,
+                            error=None)
     path = caps["binary"]
     if path is None:
         caps["error"] = f"{binary or DEFAULT_BINARY} is not installed (install qemu-system-x86)"
@@ -188,4 +199,24 @@ def qemu_capabilities(binary: str | None = None) -> QemuCapabilities:
     caps["dbus_display"] = any(line.strip() == "dbus" for line in displays.splitlines())
     found = caps["version_tuple"]
     caps["shm_scanout"] = bool(found and found[:2] >= (9, 2))
+    caps["sandbox_error"] = sandbox_probe(path)
+    caps["sandbox"] = caps["sandbox_error"] is None
     return caps
+
+
+def sandbox_probe(binary: str) -> str | None:
+    """None when ``binary`` starts under ``-sandbox`` :data:`~.command.SANDBOX`, else why not (one line)."""
+    argv = [binary, "-machine", "none", "-nodefaults", "-no-user-config", "-display", "none",
+            "-qmp", "stdio", "-sandbox", SANDBOX]
+    try:
+        result = subprocess.run(argv, input=_QMP_QUIT, capture_output=True, timeout=SANDBOX_PROBE_TIMEOUT,
+                                check=False)
+    except subprocess.TimeoutExpired:
+        return f"a QEMU started with -sandbox did not quit within {SANDBOX_PROBE_TIMEOUT:.0f} s"
+    except OSError as exc:
+        return f"{binary}: {exc.strerror or exc}"
+    if result.returncode == 0:
+        return None
+    line = _first_error_line(result.stderr.decode(errors="replace"))
+    return line or f"QEMU exited with status {result.returncode} under -sandbox"
+

@@ -23,6 +23,12 @@ Choices and why:
   by accident.
 * ``-name ...,debug-threads=on``: vCPU threads get names in /proc (telemetry and
   ``top -H`` read them).
+* ``-sandbox`` (:data:`SANDBOX`, when ``sandbox`` and the build supports it): QEMU's
+  seccomp filter, as libvirt runs it.  A guest that escapes into QEMU then cannot
+  start programs (``spawn=deny``: no fork or exec), gain privileges, change
+  scheduling or resource limits, or use obsolete system calls.  Nothing Geometry OS
+  asks of QEMU needs those: every channel is an inherited socket or memfd, saves
+  are QMP migrations to a file, and ``setpriv`` execs QEMU before the filter exists.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ DISPLAY_ARGS: dict[str, list[str]] = {
     "bochs": ["-vga", "none", "-device", "bochs-display"],
     "none": ["-vga", "none"],
 }
+
+# QEMU's seccomp sandbox, every optional deny on (docs/qemu.md, "Confinement").
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 # Devices that give a guest a network interface; used to check the argv.
 NETWORK_OPTIONS = ("-nic", "-netdev", "-net")
@@ -80,12 +89,15 @@ def serial_log(params: QemuParams, scene_dir: Path, runtime_dir: Path) -> Path:
 
 
 def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir: Path,
-               accel: str, qmp_fd: int, name: str = "geos", serial_fd: int | None = None) -> list[str]:
+               accel: str, qmp_fd: int, name: str = "geos", serial_fd: int | None = None,
+               sandbox: bool = False) -> list[str]:
     """The full argv (``argv[0]`` is ``binary``) for ``params``.
 
     ``accel`` is already resolved ("kvm" or "tcg"); ``qmp_fd`` is QEMU's end of
     the QMP socketpair, inherited by the child, and ``serial_fd`` QEMU's end of
-    the serial port's (None: QEMU writes the serial port to its log file itself).  A named
+    the serial port's (None: QEMU writes the serial port to its log file itself).
+    ``sandbox``: confine QEMU with :data:`SANDBOX` (the caller checked that the
+    build supports it and that ``params.sandbox`` asks for it).  A named
     image becomes its media (:func:`~.params.boot_params`; raises when it is not
     installed).
     """
@@ -96,6 +108,8 @@ def build_argv(params: QemuParams, *, binary: str, scene_dir: Path, runtime_dir:
             "-display", "dbus,p2p=yes" + (f",audiodev={AUDIODEV}" if params.audio else ""),
             "-chardev", f"socket,id=qmp,fd={qmp_fd}", "-mon", "chardev=qmp,mode=control",
             "-monitor", "none", "-parallel", "none"]
+    if sandbox:
+        argv += ["-sandbox", SANDBOX]
     argv += DISPLAY_ARGS[params.display]
     if serial_fd is None:
         argv += ["-chardev", f"file,id=serial0,path={escape(str(serial_log(params, scene_dir, runtime_dir)))}"]

@@ -65,6 +65,9 @@ class QemuParams:
                           "shell plays from where the tile is on the map")
     clipboard: bool = setting(False, doc="share the clipboard with the guest through QEMU's qemu-vdagent "
                               "(the guest needs spice-vdagent); without it, paste types the text as keys")
+    sandbox: bool = setting(True, doc="confine QEMU with its seccomp sandbox (-sandbox on with obsolete, "
+                            "elevateprivileges, spawn and resourcecontrol denied) where the QEMU build "
+                            "supports it ('geos doctor' says); off only to debug QEMU itself")
     extra_args: list[str] = setting(factory=list, doc="extra QEMU arguments, appended as-is")
 
     def __attrs_post_init__(self) -> None:

@@ -72,6 +72,7 @@ class VmSession:
         self.binary: str | None = None
         self.accel: str | None = None
         self.shm = False
+        self.sandbox = False  # QEMU runs under -sandbox (params.sandbox and the build supports it)
         self.telemetry: dict[str, float] = {"cpu_load": 0.0, "update_rate": 0.0}
         self.started_at: float | None = None
         self.first_frame_at: float | None = None
@@ -142,6 +143,10 @@ class VmSession:
             self._fail(f"QEMU at {self.binary} has no D-Bus display (install qemu-system-gui)")
             return False
         self.accel = await asyncio.to_thread(accel_mod.resolve_accel, self.params.accel, self.binary)
+        self.sandbox = self.params.sandbox and caps["sandbox"]
+        if self.params.sandbox and not caps["sandbox"]:
+            log.warning("%s: QEMU runs unconfined: its sandbox does not work here (%s)", self.ctx.name,
+                        caps["sandbox_error"])
         transport = self.params.transport
         self.shm = transport == "shm" or (transport == "auto" and caps["shm_scanout"])
         if transport == "shm" and not caps["shm_scanout"]:
@@ -159,7 +164,8 @@ class VmSession:
             argv = build_argv(self.params, binary=self.binary, scene_dir=self.ctx.scene_dir,
                               runtime_dir=runtime_dir, accel=self.accel, qmp_fd=theirs.fileno(),
                               name=self.ctx.title or self.ctx.name,
-                              serial_fd=serial_theirs.fileno() if serial_theirs is not None else None)
+                              serial_fd=serial_theirs.fileno() if serial_theirs is not None else None,
+                              sandbox=self.sandbox)
             if self.resume_from is not None:
                 argv += vmstate.INCOMING_ARGS
             log.info("%s: %s", self.ctx.name, " ".join(argv))
