@@ -1,7 +1,8 @@
 """Writing a scene back: the map's tiles as they are now, into the scene file itself.
 
-What changes: each tile's ``position`` and ``size``, entries of tiles that were closed
-(removed), entries of tiles that were added (appended, with an ``id``).  Everything
+What changes: each tile's ``position``, ``size`` and ``title`` (a tile renamed on the map),
+entries of tiles that were closed (removed), entries of tiles that were added (appended,
+with an ``id``).  Everything
 else is the file as its author wrote it: the file is read with ruamel.yaml's round-trip
 loader, which keeps comments, key order, quoting and flow or block style, and only the
 values that changed are replaced in place.  PyYAML (the scene loader) cannot do this:
@@ -145,6 +146,8 @@ def update_tiles(document: CommentedMap, tiles: Sequence[tuple[str, TileSpec]]) 
         spec = live[name]
         _set_pair(entry, "position", spec.position, _default("position"))
         _set_pair(entry, "size", spec.size, _default("size"))
+        if spec.title and entry.get("title") != spec.title:
+            entry["title"] = spec.title  # renamed on the map (a snapshot's ghost)
     present = {name for name, _ in kept}
     for name, spec in tiles:
         if name not in present:
