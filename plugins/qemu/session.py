@@ -205,7 +205,7 @@ class VmSession:
         self._maybe_running()
         self._spawn_task(watchers.sample_telemetry(cpu, self._frames, self._set_telemetry))
         self._spawn_task(watchers.watch_liveness(
-            self.ctx.name, lambda: monitor.execute("query-status"),
+            self.ctx.name, lambda: monitor.execute("query-status"), heard=self._frames,
             watching=lambda: not self._stopping and process.alive,
             on_hang=self._hung, on_answer=self._answers_again))
         log.info("%s: QEMU up in %.2f s (accel %s, transport offered: %s)", self.ctx.name,
