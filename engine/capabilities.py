@@ -159,6 +159,10 @@ class Snapshots(Protocol):
         """Give another machine of the same kind and configuration ``tag`` (a fork): afterwards
         ``to.snapshot_load(tag)`` starts it from that moment, each on storage of its own."""
 
+    def fork_settings(self) -> Any:
+        """The source settings (``params``) of a copy of this machine for a fork: the same hardware
+        and boot media, without what only one machine may own (a log file it writes, say)."""
+
 
 @attrs.frozen
 class Capabilities:

@@ -13,6 +13,7 @@ from PIL import Image
 from pyglet.window import key
 
 from geometry_os import api
+from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.snapshots import SnapshotError, VmSnapshots, check_tag, store_for
 from geometry_os.plugins.snapshots import branches, layer
 from geometry_os.plugins.snapshots.control import snapshot_op
@@ -121,6 +122,8 @@ def test_ghosts_grow_below_their_vm_then_to_the_right_and_branch_downwards(rende
     c = ghost("c", "a")  # a second branch from a: a row of its own, right of a
     assert c.footprint.y > b.rect.y + b.rect.h and c.spec.position[0] == b.spec.position[0]
     assert [g.name for g in branches.ghosts_of(shell, "vm")] == [a.name, b.name, c.name]
+    # a fork of a goes to its right, past the ghosts in the way
+    assert branches.beside(shell, a, (600, 360)) == (b.rect.x + b.rect.w + branches.GAP, a.rect.y)
 
 
 def test_the_menu_offers_snapshot_only_on_machines_and_the_ghost_verbs_only_with_a_live_vm(
@@ -169,7 +172,9 @@ def test_tags_and_the_store_are_checked_before_qemu_is_asked(tmp_path):
     for bad in ("", "-x", "a b", "x" * 65, "../etc"):
         with pytest.raises(SnapshotError):
             check_tag(bad)
-    machine = VmSnapshots("vm", lambda work: pytest.fail("QEMU asked"), lambda: tmp_path / "s.qcow2")
+    machine = VmSnapshots("vm", lambda work: pytest.fail("QEMU asked"), lambda: tmp_path / "s.qcow2",
+                          QemuParams(iso="x.iso", serial="vm.log", memory=96))
+    assert machine.fork_settings() == QemuParams(iso="x.iso", memory=96)  # a fork logs on its own
     with pytest.raises(SnapshotError, match="bad snapshot tag"):
         machine.snapshot_save("a b").result(1)
     with pytest.raises(SnapshotError, match="another QEMU tile"):

@@ -26,9 +26,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from geometry_os import api
 
 from .monitor import MonitorError
+from .params import QemuParams
 from .vmstate import Execute
 
 STORE_NODE = "geos-snapshots"
@@ -123,8 +126,9 @@ class VmSnapshots:
     operation at a time per VM (the store is attached for each and detached after).
     """
 
-    def __init__(self, name: str, submit: Submit, store: Callable[[], Path]) -> None:
+    def __init__(self, name: str, submit: Submit, store: Callable[[], Path], params: QemuParams) -> None:
         self.name = name
+        self.params = params
         self._submit = submit
         self._store = store
         self._lock: asyncio.Lock | None = None  # made on the backend loop, where it is used
@@ -132,6 +136,10 @@ class VmSnapshots:
     @property
     def store(self) -> Path:
         return self._store()
+
+    def fork_settings(self) -> QemuParams:
+        """The same VM with its serial log where each tile keeps its own (two VMs never share one file)."""
+        return attrs.evolve(self.params, serial=None)
 
     def snapshot_save(self, tag: str) -> concurrent.futures.Future[None]:
         return self._run(tag, self._save)

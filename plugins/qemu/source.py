@@ -66,7 +66,7 @@ class QemuSource(api.FrameSource):
         self.follow = FollowSize(ctx.name, lambda: self.display) if params.resize == "follow" else None
         self.sound: VmSound | None = None  # audio: true: its place in the shell's mixer, made at start
         self.snapshots = VmSnapshots(ctx.name, lambda work: self._submit(lambda s: work(s.command)),
-                                     lambda: store_for(self.state_file()))
+                                     lambda: store_for(self.state_file()), params)
         if params.display == "none":
             self.console = TerminalView(ctx.name, self.serial, ctx.mailbox)
             self.capabilities = api.Capabilities(keyboard=self.console, pointer=self.console, lifecycle=self,

@@ -125,7 +125,7 @@ def _then(shell: api.ShellView, future: concurrent.futures.Future[Any], fn: Call
 def place(shell: api.ShellView, vm: api.Tile, parent: str) -> tuple[tuple[float, float], tuple[float, float]]:
     """Position and size of a new ghost of ``vm`` growing from the snapshot ``parent``."""
     (x, y), (w, h) = vm.spec.position, vm.spec.size
-    size = (w * GHOST_SCALE, h * GHOST_SCALE)
+    size = (float(round(w * GHOST_SCALE)), float(round(h * GHOST_SCALE)))
     ghosts = ghosts_of(shell, vm.name)
     by_tag = {ghost_params(g).tag: g for g in ghosts}
     bottom = max((g.rect.y + g.rect.h for g in ghosts), default=y + h)
@@ -136,6 +136,20 @@ def place(shell: api.ShellView, vm: api.Tile, parent: str) -> tuple[tuple[float,
     continues = not any(ghost_params(g).parent == parent for g in ghosts)
     ax, ay = anchor.spec.position
     return ((ax + anchor.spec.size[0] + GAP, ay if continues else below), size)
+
+
+def beside(shell: api.ShellView, tile: api.Tile, size: tuple[float, float]) -> tuple[float, float]:
+    """Where a tile of ``size`` goes to the right of ``tile``, top edges aligned, past any tile in the way."""
+    x, y = tile.rect.x + tile.rect.w + GAP, tile.rect.y
+    w, h = size
+    for _ in shell.tiles:  # each pass moves past at least one tile, so this many passes are enough
+        in_way = [t.rect for t in shell.tiles
+                  if t.footprint.x < x + w and x < t.footprint.x + t.footprint.w
+                  and t.footprint.y < y + h and y - api.TITLE_BAR_HEIGHT < t.footprint.y + t.footprint.h]
+        if not in_way:
+            break
+        x = max(r.x + r.w for r in in_way) + GAP
+    return (x, y)
 
 
 # --------------------------------------------------------------- the verbs
@@ -279,9 +293,11 @@ class Fork:
         self.ghost = ghost
         vm = _live_vm(shell, ghost)
         self.params = ghost_params(ghost)
-        (gx, gy), (gw, _) = ghost.spec.position, ghost.spec.size
+        machine = machine_of(vm)
+        assert machine is not None  # _live_vm checked
         spec = attrs.evolve(vm.spec, id=_unique_id(shell, f"{vm.name}-fork"), title=f"{vm.title} (fork)",
-                            position=(gx + gw + GAP, gy))
+                            position=beside(shell, ghost, vm.spec.size),
+                            source=api.Typed(vm.spec.source.type, machine.fork_settings()))
         self.done: concurrent.futures.Future[api.Tile] = concurrent.futures.Future()
         self.tile = shell.add_tile(spec)
         self.copied = False

@@ -33,7 +33,7 @@ tiles:
   - id: vm
     position: [0, 0]
     size: [720, 400]
-    source: {{type: qemu, iso: {iso}, accel: tcg, memory: 128}}
+    source: {{type: qemu, iso: {iso}, accel: tcg, memory: 128, serial: {serial}}}
 """
 
 
@@ -60,7 +60,8 @@ class Guest:
                           step=lambda: (self.render_scene.frames(self.shell, 1), time.sleep(0.02)))
 
     def serial(self) -> str:
-        log = self.tile.ctx.runtime_dir / "serial.log"
+        given = self.tile.spec.source.params.serial
+        log = Path(given) if given else self.tile.ctx.runtime_dir / "serial.log"
         return log.read_text(errors="replace") if log.exists() else ""
 
     def booted(self) -> None:
@@ -88,7 +89,7 @@ class Guest:
 
 def test_restore_brings_back_the_old_marker_and_delete_frees_storage(render_scene, tmp_path, tiny_linux_iso):
     iso_before = digest(tiny_linux_iso)
-    shell = render_scene(SCENE.format(iso=tiny_linux_iso), frames=1)
+    shell = render_scene(SCENE.format(iso=tiny_linux_iso, serial=tmp_path / "vm.log"), frames=1)
     vm = Guest(render_scene, shell, shell.find_tile("vm"))
     vm.booted()
     assert vm.run("echo one > /m; echo M=$(cat /m)", "M") == "one"
@@ -125,6 +126,7 @@ def test_restore_brings_back_the_old_marker_and_delete_frees_storage(render_scen
     saved = shell.save_scene(tmp_path / "saved.yaml")
     assert "type: snapshot" in saved.read_text() and params.tag in saved.read_text()
     render_scene.close()
+    (tmp_path / "vm.log").unlink()  # the next boot's prompt is waited for in a fresh log
     shell = render_scene(saved, frames=1)
     vm = Guest(render_scene, shell, shell.find_tile("vm"))
     ghost = shell.find_tile(first.name)
@@ -142,7 +144,7 @@ def test_restore_brings_back_the_old_marker_and_delete_frees_storage(render_scen
 
 def test_a_fork_boots_from_the_moment_and_diverges(render_scene, tmp_path, tiny_linux_iso):
     iso_before = digest(tiny_linux_iso)
-    shell = render_scene(SCENE.format(iso=tiny_linux_iso), frames=1)
+    shell = render_scene(SCENE.format(iso=tiny_linux_iso, serial=tmp_path / "vm.log"), frames=1)
     vm = Guest(render_scene, shell, shell.find_tile("vm"))
     vm.booted()
     assert vm.run("echo shared > /m; echo M=$(cat /m)", "M") == "shared"
@@ -150,6 +152,7 @@ def test_a_fork_boots_from_the_moment_and_diverges(render_scene, tmp_path, tiny_
 
     fork = Guest(render_scene, shell, vm.wait(branches.fork(shell, ghost), "the fork", timeout=180))
     assert fork.tile.name == "vm-fork-1" and fork.tile.rect.x > ghost.rect.x + ghost.rect.w
+    assert fork.tile.spec.source.params.serial is None  # its own serial log, not the original's file
     assert fork.run("echo M=$(cat /m)", "M") == "shared"  # the same moment
     assert fork.run("echo fork > /m; echo M=$(cat /m)", "M") == "fork"
     assert vm.run("echo M=$(cat /m)", "M") == "shared"  # the original untouched
