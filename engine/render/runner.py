@@ -27,10 +27,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import attrs
-import numpy as np
 from pyglet import gl
 
 from geometry_os.render.effects import EffectChain
+from geometry_os.render.geometry import unit_quad
 from geometry_os.render.passes import PassFrame, Sampling, TextureKind, TextureRef
 from geometry_os.render.pool import TargetPool
 from geometry_os.render.sampling import Samplers
@@ -98,18 +98,7 @@ class ChainRunner:
         self._screen: RenderTarget | None = None
         self._bound: RenderTarget | None = None  # the framebuffer passes draw into now
         self._masked = False  # alpha writes are off (a program pass on screen)
-        vao, vbo = gl.GLuint(), gl.GLuint()
-        gl.glGenVertexArrays(1, ctypes.byref(vao))
-        gl.glGenBuffers(1, ctypes.byref(vbo))
-        self._vao, self._vbo = vao.value, vbo.value
-        quad = np.array([[0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]], dtype=np.float32)  # x, y, u, v
-        gl.glBindVertexArray(self._vao)
-        gl.glBindBuffer(gl.GL_ARRAY_BUFFER, self._vbo)
-        gl.glBufferData(gl.GL_ARRAY_BUFFER, quad.nbytes, quad.ctypes.data, gl.GL_STATIC_DRAW)
-        for location, offset in ((0, 0), (1, 8)):  # Position (a vec4 reads z = 0, w = 1) and TexCoord
-            gl.glEnableVertexAttribArray(location)
-            gl.glVertexAttribPointer(location, 2, gl.GL_FLOAT, gl.GL_FALSE, 16, ctypes.c_void_p(offset))
-        gl.glBindVertexArray(0)
+        self._vao, self._vbo = unit_quad()
 
     # ------------------------------------------------------------------ frame
     def begin(self, shell: Any) -> None:
@@ -203,6 +192,14 @@ class ChainRunner:
                 self._present(source, mvp)
         finally:
             self.pool.release_all()
+
+    def to_screen(self, screen: RenderTarget, sampling: Sampling) -> None:
+        """Make the next draws go straight onto ``screen`` (scissored like the frame), reading
+        texture unit 0 with ``sampling``: for a caller drawing passes of its own between
+        :meth:`begin` and :meth:`end` (the batched tile pass), with this runner's quad bound."""
+        self._screen = screen
+        self._bind_target(None)
+        self._bind_sampler(0, sampling)
 
     def _pass(self, compiled: CompiledPass, step: Step, state: StepState, textures: _Textures,
               target: RenderTarget | None, size: tuple[int, int], screen_size: tuple[int, int],

@@ -1,8 +1,10 @@
-"""Flat-coloured rectangles, batched: one upload and one draw call per batch."""
+"""Flat-coloured rectangles, batched: one draw call per batch, an upload only after a change."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from geometry_os.render.geometry import QuadBatch
 from geometry_os.render.shaders import load_source
@@ -24,6 +26,15 @@ class SolidRects:
 
     def add(self, x0: float, y0: float, x1: float, y1: float, color: Color) -> None:
         self.batch.add(x0, y0, x1, y1, *color)
+
+    def put(self, first: int, quads: np.ndarray) -> None:
+        """Rewrite rectangles ``first``... from rows (x0, y0, x1, y1, r, g, b, a): a batch kept
+        across frames, not cleared, is uploaded again only after such a change."""
+        self.batch.put(first, quads)
+
+    def truncate(self, count: int) -> None:
+        """Keep only the first ``count`` rectangles."""
+        self.batch.truncate(count)
 
     def outline(self, x0: float, y0: float, x1: float, y1: float, width: float, color: Color) -> None:
         """A frame of ``width`` drawn outside the rectangle."""

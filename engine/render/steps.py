@@ -108,6 +108,7 @@ class Step:
     feedback: dict[int, int]  # pass index -> frames of its output kept (FEEDBACK refs)
     stamps: dict[Path, float]  # files that rebuild the step when edited (beyond native programs' own)
     animates: bool
+    fused: bool = False  # a run of single-pass effects in one program (StepBuilder.fused)
 
     def delete(self) -> None:
         for compiled in self.passes:
@@ -214,9 +215,14 @@ class StepBuilder:
         self.shaders_dir = shaders_dir
 
     # -------------------------------------------------------------- native
-    def native_program(self, name: str, effects: list[Any], shaders: list[Path], extra: str = "") -> ReloadableProgram:
-        """The stage template with ``effects`` (each defining ``effect_<name>`` in its shader) applied in order."""
+    def native_program(self, name: str, effects: list[Any], shaders: list[Path], extra: str = "",
+                       batched: bool = False) -> ReloadableProgram:
+        """The stage template with ``effects`` (each defining ``effect_<name>`` in its shader) applied in order.
+
+        ``batched``: the tile stage's batched form (:mod:`~geometry_os.render.tile_batch`): the
+        tile_batch.vert vertex shader, and the template with GEOS_TILE_BATCH defined."""
         folder = self.shaders_dir
+        vertex, prelude = ("tile_batch.vert", "#define GEOS_TILE_BATCH") if batched else ("pass.vert", "")
 
         def build() -> tuple[ShaderSource, ShaderSource]:
             header = "\n".join([*(f"uniform {glsl_type(v)} {u};" for e in effects for u, v in e.uniforms().items()),
@@ -224,8 +230,8 @@ class StepBuilder:
             calls = "\n".join(f"    color = effect_{e.name}(color, uv);" for e in effects)
             text = (f"vec4 apply_{self.stage}_effects(vec4 color, vec2 uv) {{\n{calls}\n    return color;\n}}")
             generated = Generated(files=tuple(shaders), text=text, header=header)
-            return (load_source(folder / "pass.vert"),
-                    load_source(folder / TEMPLATE[self.stage], include_dirs=[folder],
+            return (load_source(folder / vertex),
+                    load_source(folder / TEMPLATE[self.stage], include_dirs=[folder], prelude=prelude,
                                 virtual={f"{self.stage}_effects": generated}))
 
         return ReloadableProgram(name, build)
@@ -243,7 +249,7 @@ class StepBuilder:
             raise StepError(exc.lines, self._culprits(exc, effects), files_named(exc.lines), exc) from None
         samplers = {INPUT[self.stage]: TextureRef(TextureKind.SOURCE), **_STEP_SAMPLERS}
         compiled = CompiledPass(program, Output(), Sampling(), list(effects), samplers, dict(_SIZES))
-        return Step(list(effects), [compiled], [], 0, {}, {}, any(_animated(e, shaders) for e in effects))
+        return Step(list(effects), [compiled], [], 0, {}, {}, any(_animated(e, shaders) for e in effects), fused=True)
 
     def _culprits(self, exc: ShaderError, effects: list[Any]) -> list[Any]:
         """The effects an error is about: by the files it names, else the one without which it compiles."""

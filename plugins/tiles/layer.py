@@ -1,9 +1,12 @@
 """Draws every visible tile: frame, title bar, state badge, focus highlight, guest image.
 
 The engine keeps each tile's texture current (engine/frame_path.py); this layer only
-draws it, through the scene's tile-stage effects (:class:`~geometry_os.render.runner.ChainRunner`:
-with only single-pass effects that is one draw per tile).  Per frame: one batch of flat
-rectangles, the images, then the labels in one batch.  A tile outside the frame's
+draws it, through the scene's tile-stage effects.  Per frame: one batch of flat
+rectangles kept across frames (plugins/tiles/table.py: only a changed tile's are
+rewritten), the images, then the labels in one batch.  With no effect or only fused
+single-pass ones the images are one program and a buffer of per-tile rows
+(:class:`~geometry_os.render.tile_batch.TileBatch`: per tile only a texture bind and a
+draw); other chains run tile by tile (:class:`~geometry_os.render.runner.ChainRunner`).  A tile outside the frame's
 scissor box (zoom-aware streaming redraws only around what changed) is not drawn at
 all, so its effects' passes do not run.  Text is placed in screen space so it stays
 crisp, and dropped when too small to read.
@@ -15,31 +18,23 @@ import ctypes
 import functools
 from typing import Any
 
+import numpy as np
 import pyglet
 from pyglet import gl
 
 from geometry_os import api
 from geometry_os.api import TITLE_BAR_HEIGHT as TITLE_H
 from geometry_os.api import Tile, TileState
+from geometry_os.plugins.tiles.table import FOCUS as FOCUS  # the colours, for tests reading pixels
+from geometry_os.plugins.tiles.table import STATE_INDEX, TileTable
+from geometry_os.plugins.tiles.table import TITLE_BAR as TITLE_BAR
+from geometry_os.plugins.tiles.table import TITLE_BAR_FOCUSED as TITLE_BAR_FOCUSED
 from geometry_os.render.runner import ChainRunner, Texture, quad_matrix
 from geometry_os.render.solid import SolidRects
+from geometry_os.render.tile_batch import TileBatch
 
-BORDER = 3.0  # focus frame, world units
 MIN_TEXT_PX = 7.0  # below this (screen pixels) text is not drawn
 FONT_SIZES = (6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
-
-STATE_COLORS = {
-    TileState.BOOTING: (0.85, 0.65, 0.15, 1.0),
-    TileState.RUNNING: (0.20, 0.70, 0.35, 1.0),
-    TileState.PAUSED: (0.35, 0.55, 0.85, 1.0),
-    TileState.STOPPED: (0.45, 0.45, 0.50, 1.0),
-    TileState.FAILED: (0.85, 0.20, 0.20, 1.0),
-}
-STATE_INDEX = {state: index for index, state in enumerate(TileState)}
-TITLE_BAR = (0.16, 0.18, 0.22, 1.0)
-TITLE_BAR_FOCUSED = (0.22, 0.30, 0.45, 1.0)
-BODY = (0.02, 0.02, 0.03, 1.0)
-FOCUS = (0.35, 0.65, 1.0, 1.0)
 
 
 def font_size_for(pixels: float) -> int | None:
@@ -93,99 +88,89 @@ class TilesLayer:
         self.runner = ChainRunner(shell.tile_chain)
         self.runner.begin(shell)  # builds the effects now: one that cannot be built is reported at start
         self.runner.end()
+        self.batch = TileBatch(self.runner)
         self.rects = SolidRects(shell)
+        self.table = TileTable(self.rects, self.batch.rows)
         self.text_batch = pyglet.graphics.Batch()
         self.labels: dict[str, TileLabels] = {}
 
     # ------------------------------------------------------------------ draw
-    def visible_tiles(self) -> list[Tile]:
-        view = self.shell.camera.visible_world()
-        return [t for t in self.shell.tiles if t.footprint.intersects(view)]
-
     def draw(self) -> None:
         camera = self.shell.camera
-        tiles = self.visible_tiles()
-        self.rects.clear()
-        for tile in tiles:
-            self._add_frame(tile)
+        table = self.table
+        table.sync(self.shell.tiles, self.shell.focused)
+        # every tile's frame, off screen ones too: the GPU drops those for less than a Python test costs
         self.rects.draw(camera.matrix())
-        self._draw_images(tiles)
-        self._place_labels(tiles)
+        visible = table.visible(camera.visible_world())
+        self._draw_images(visible)
+        self._place_labels(visible)
         self.text_batch.draw()
 
-    def _add_frame(self, tile: Tile) -> None:
-        r = tile.rect
-        focused = tile is self.shell.focused
-        if focused:
-            self.rects.outline(r.x, r.y - TITLE_H, r.x + r.w, r.y + r.h, BORDER, FOCUS)
-        if tile.texture is not None and tile.texture.width and not tile.too_large:
-            # Only the margins the guest image leaves: shading the body under an opaque
-            # image costs a software renderer as much as the image itself.
-            i = tile.image_rect
-            for x0, y0, x1, y1 in ((r.x, r.y, i.x, r.y + r.h), (i.x + i.w, r.y, r.x + r.w, r.y + r.h),
-                                   (i.x, r.y, i.x + i.w, i.y), (i.x, i.y + i.h, i.x + i.w, r.y + r.h)):
-                if x1 > x0 and y1 > y0:
-                    self.rects.add(x0, y0, x1, y1, BODY)
-        else:
-            self.rects.add(r.x, r.y, r.x + r.w, r.y + r.h, BODY)
-        self.rects.add(r.x, r.y - TITLE_H, r.x + r.w, r.y, TITLE_BAR_FOCUSED if focused else TITLE_BAR)
-        badge_w = min(r.w * 0.3, 92.0)
-        inset = 5.0
-        self.rects.add(r.x + r.w - badge_w - inset, r.y - TITLE_H + inset, r.x + r.w - inset, r.y - inset,
-                       STATE_COLORS[tile.ctx.state])
-
-    def _draw_images(self, tiles: list[Tile]) -> None:
+    def _draw_images(self, visible: np.ndarray) -> None:
         runner = self.runner
         runner.begin(self.shell)  # the scene's effect list, a parameter or an effect's file may have changed
-        camera = self.shell.camera
-        matrix = camera.matrix()
+        table = self.table
         region = _scissor_box()
+        drawn = visible & (table.textures != 0)
+        if region is not None:
+            drawn &= table.in_box(self.shell.camera, region)  # not redrawn this frame: its passes need not run
+        slots = np.flatnonzero(drawn)
+        camera = self.shell.camera
         common = {"u_time": self.shell.time, "u_zoom": camera.zoom,
                   "u_resolution": (float(camera.width), float(camera.height))}
+        if self.batch.ready():
+            self.batch.draw(slots.tolist(), table.textures[slots].tolist(), self.shell.target,
+                            {**common, "u_camera": camera.matrix()})
+        else:
+            self._draw_one_by_one([table.tiles[slot] for slot in slots], common)
+        runner.end()
+
+    def _draw_one_by_one(self, tiles: list[Tile], common: dict[str, Any]) -> None:
+        """The chain's passes tile by tile (multi-pass effects, feedback, per-tile uniforms)."""
+        camera = self.shell.camera
+        matrix = camera.matrix()
         for tile in tiles:
             texture = tile.texture
-            if texture is None or not texture.width or tile.too_large:
-                continue
             r = tile.image_rect
-            sx, sy, sw, sh = camera.rect_to_screen(r)
-            if region is not None and not _overlaps(region, (sx, camera.height - sy - sh, sw, sh)):
-                continue  # not redrawn this frame: its passes need not run
+            _, _, sw, sh = camera.rect_to_screen(r)
             uniforms = {**common, "u_frame_size": (float(texture.width), float(texture.height)),
                         "u_tile_size": (sw, sh), "u_focus": 1.0 if tile is self.shell.focused else 0.0,
                         "u_state": STATE_INDEX[tile.ctx.state], "u_cpu_load": tile.cpu_load,
                         "u_update_rate": tile.update_rate}
-            runner.draw(tile.name, Texture(texture.id, texture.width, texture.height),
-                        quad_matrix(matrix, r.x, r.y, r.w, r.h), (sw, sh), self.shell.target, uniforms,
-                        self.shell.frame_dt, per_tile=functools.partial(self._per_tile, tile=tile))
-        runner.end()
+            self.runner.draw(tile.name, Texture(texture.id, texture.width, texture.height),
+                             quad_matrix(matrix, r.x, r.y, r.w, r.h), (sw, sh), self.shell.target, uniforms,
+                             self.shell.frame_dt, per_tile=functools.partial(self._per_tile, tile=tile))
 
     def _per_tile(self, effect: Any, *, tile: Tile) -> dict[str, Any]:
         result: dict[str, Any] = effect.kind.per_tile(effect.params, tile, self.shell)
         return result
 
-    def _place_labels(self, tiles: list[Tile]) -> None:
+    def _place_labels(self, visible: np.ndarray) -> None:
         camera = self.shell.camera
-        visible = {t.name for t in tiles}
-        for name in list(self.labels):
-            if name not in visible:
-                self.labels.pop(name).delete()
         bar_px = TITLE_H * camera.zoom
         size = font_size_for(bar_px)
+        if size is None:  # too small to read: no text at all, and no loop over the tiles for it
+            for old in self.labels.values():
+                old.delete()
+            self.labels.clear()
+            return
+        tiles = [self.table.tiles[slot] for slot in np.flatnonzero(visible)]
+        shown = {t.name for t in tiles}
+        for gone in [n for n in self.labels if n not in shown]:
+            self.labels.pop(gone).delete()
         for tile in tiles:
             labels = self.labels.get(tile.name)
             if labels is None:
                 labels = self.labels[tile.name] = TileLabels(self.text_batch)
             sx, sy, sw, _ = camera.rect_to_screen(tile.rect)
             flip = camera.height  # pyglet labels use y-up window coordinates
-            layout: dict[str, Any] = {}
-            if size is not None:
-                pad = 8 * camera.zoom
-                y = flip - (sy - bar_px / 2)
-                layout["title"] = (tile.title, sx + pad, y, size)
-                layout["badge"] = (tile.ctx.state.value, sx + sw - pad, y, max(FONT_SIZES[0], size - 2))
-                message = self._message(tile)
-                if message:
-                    layout["message"] = (message, sx + pad, flip - sy - pad, size, sw - 2 * pad)
+            pad = 8 * camera.zoom
+            y = flip - (sy - bar_px / 2)
+            layout: dict[str, Any] = {"title": (tile.title, sx + pad, y, size),
+                                      "badge": (tile.ctx.state.value, sx + sw - pad, y, max(FONT_SIZES[0], size - 2))}
+            message = self._message(tile)
+            if message:
+                layout["message"] = (message, sx + pad, flip - sy - pad, size, sw - 2 * pad)
             labels.place((camera.version, size, tile.title, tile.ctx.state, tile.ctx.reason, tile.too_large), layout)
 
     @staticmethod
@@ -202,6 +187,7 @@ class TilesLayer:
     def delete(self) -> None:
         for labels in self.labels.values():
             labels.delete()
+        self.batch.delete()
         self.runner.delete()
 
 
@@ -213,8 +199,3 @@ def _scissor_box() -> tuple[int, int, int, int] | None:
     gl.glGetIntegerv(gl.GL_SCISSOR_BOX, ctypes.cast(box, ctypes.POINTER(gl.GLint)))
     return box[0], box[1], box[2], box[3]
 
-
-def _overlaps(box: tuple[int, int, int, int], rect: tuple[float, float, float, float]) -> bool:
-    """Whether a box and a rectangle (both x, y, w, h in GL window pixels) share any area."""
-    return rect[0] < box[0] + box[2] and box[0] < rect[0] + rect[2] and rect[1] < box[1] + box[3] \
-        and box[1] < rect[1] + rect[3]
