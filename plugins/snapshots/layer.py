@@ -31,6 +31,7 @@ MIN_LABEL_PX = 60.0  # a ghost narrower than this on screen gets no time label
 class BranchLayer:
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
+        self.back, self.front = pyglet.graphics.Group(order=0), pyglet.graphics.Group(order=1)  # text on top
 
     def draw(self) -> None:
         shell = self.shell
@@ -92,7 +93,8 @@ class BranchLayer:
         else:
             my = (ay + by) / 2
             points = [(ax, ay), (ax, my), (bx, my), (bx, by)]
-        return [pyglet.shapes.Line(x0, y0, x1, y1, thickness=LINE_PX, color=color, batch=batch)
+        return [pyglet.shapes.Line(x0, y0, x1, y1, thickness=LINE_PX, color=color, batch=batch,
+                                   group=self.back)
                 for (x0, y0), (x1, y1) in itertools.pairwise(points) if (x0, y0) != (x1, y1)]
 
     def _outline(self, batch: pyglet.graphics.Batch, tile: api.Tile,
@@ -101,7 +103,7 @@ class BranchLayer:
         x0, y1 = self._screen(r.x, r.y)
         x1, y0 = self._screen(r.x + r.w, r.y + r.h)
         return [pyglet.shapes.Box(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4, thickness=LINE_PX, color=color,
-                                  batch=batch)]
+                                  batch=batch, group=self.back)]
 
     def _time(self, batch: pyglet.graphics.Batch, tile: api.Tile, taken: datetime.datetime) -> list[object]:
         r = tile.footprint
@@ -110,7 +112,7 @@ class BranchLayer:
             return []
         when = f"{taken:%H:%M:%S}" if taken.date() == datetime.date.today() else f"{taken:%Y-%m-%d %H:%M}"
         return [pyglet.text.Label(when, font_name=FONT, font_size=9, color=DIM, x=round(x0), y=round(y0 - 6),
-                                  anchor_x="left", anchor_y="top", batch=batch)]
+                                  anchor_x="left", anchor_y="top", batch=batch, group=self.front)]
 
     def _field(self, batch: pyglet.graphics.Batch, tile: api.Tile, text: str) -> list[object]:
         """The name being typed, over the ghost's title bar (with a caret)."""
@@ -118,8 +120,12 @@ class BranchLayer:
         x0, y1 = self._screen(r.x, r.y)
         x1, y0 = self._screen(r.x + r.w, r.y + api.TITLE_BAR_HEIGHT)
         height = max(18.0, y1 - y0)
-        return [pyglet.shapes.Rectangle(x0, y1 - height, max(160.0, x1 - x0), height, color=FIELD, batch=batch),
-                pyglet.shapes.Box(x0, y1 - height, max(160.0, x1 - x0), height, thickness=LINE_PX, color=HEAD,
-                                  batch=batch),
-                pyglet.text.Label(text + "|", font_name=FONT, font_size=10, color=TEXT, x=round(x0 + 6),
-                                  y=round(y1 - height / 2), anchor_x="left", anchor_y="center", batch=batch)]
+        label = pyglet.text.Label(text + "|", font_name=FONT, font_size=10, color=TEXT, x=round(x0 + 6),
+                                  y=round(y1 - height / 2), anchor_x="left", anchor_y="center", batch=batch,
+                                  group=self.front)
+        width = max(x1 - x0, label.content_width + 12.0)  # the field grows with the name
+        return [pyglet.shapes.Rectangle(x0, y1 - height, width, height, color=FIELD, batch=batch,
+                                        group=self.back),
+                pyglet.shapes.Box(x0, y1 - height, width, height, thickness=LINE_PX, color=HEAD, batch=batch,
+                                  group=self.back),
+                label]
