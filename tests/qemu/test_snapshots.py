@@ -163,3 +163,39 @@ def test_a_fork_boots_from_the_moment_and_diverges(render_scene, tmp_path, tiny_
     assert [branches.ghost_params(g).tag for g in own] == [branches.ghost_params(ghost).tag]
     assert fork.tile.source.capabilities.snapshots.store != vm.tile.source.capabilities.snapshots.store
     assert digest(tiny_linux_iso) == iso_before
+
+
+@pytest.mark.parametrize(("fmt", "persistent"), [("qcow2", True), ("qcow2", False), ("raw", True)])
+def test_writable_disks_take_the_snapshot_too_and_base_disks_stay_unchanged(
+        sources, make_ctx, tiny_linux_iso, wait_for, tmp_path, fmt, persistent):
+    import subprocess
+
+    from geometry_os.plugins.qemu.params import QemuParams
+    from geometry_os.plugins.qemu.source import QemuSource
+
+    disk = tmp_path / f"disk.{fmt}"
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(disk), "16M"], check=True)
+    before = digest(disk)
+    ctx = make_ctx("disky")
+    source = QemuSource(ctx, QemuParams(iso=str(tiny_linux_iso), disk=[str(disk)], persistent=persistent,
+                                        memory=96, accel="tcg", tablet=False))
+    sources.append(source)
+    source.start()
+    wait_for(lambda: ctx.state is TileState.RUNNING, timeout=60, what="the VM running")
+    machine = source.capabilities.snapshots
+    if fmt == "raw":
+        with pytest.raises(Exception, match="is raw: snapshots need qcow2 disks"):
+            machine.snapshot_save("t1").result(60)
+        assert digest(disk) == before
+        return
+    machine.snapshot_save("t1").result(60)
+    listed = subprocess.run(["qemu-img", "snapshot", "-l", "-U", str(disk)], capture_output=True, text=True).stdout
+    assert ("t1" in listed) is persistent  # a persistent disk keeps it; a base disk is never written
+    machine.snapshot_load("t1").result(60)
+    machine.snapshot_delete("t1").result(60)
+    assert "t1" not in subprocess.run(["qemu-img", "snapshot", "-l", "-U", str(disk)], capture_output=True,
+                                      text=True).stdout
+    assert not machine.store.exists()
+    if not persistent:
+        assert digest(disk) == before
+    assert source.qmp("query-status").result(10)["status"] == "running"
