@@ -13,7 +13,8 @@ Where things are:
   :mod:`.registry` (no orphan QEMUs);
 * the screen and input over ``-display dbus``: :mod:`.dbus_display` (the
   connection: handshake, signals, keyboard and mouse), :mod:`.display_listener`
-  (QEMU's calls on our listener object), :mod:`.display_surface` (the framebuffer,
+  (QEMU's calls on our listener object), :mod:`.listener_reader` (the listener
+  connection's reader, frames decoded in place), :mod:`.display_surface` (the framebuffer,
   pure numpy), :mod:`.pixels` (pixel formats), :mod:`.p2p_bus` (D-Bus without a
   bus daemon);
 * named boot images: :mod:`.images` (the catalogue), :mod:`.image_media`,

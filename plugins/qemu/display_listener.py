@@ -11,7 +11,8 @@ Malformed calls (a wrong signature, pixels that do not fit their description, an
 unsupported format) are logged (rate-limited), counted in ``stats.dropped`` and
 answered with ``org.qemu.Display1.Error.Invalid`` when QEMU waits for a reply;
 nothing a peer sends raises out of :meth:`Listener.handle`, and every fd a message
-carries is closed.
+carries is closed.  The one-way frame calls also come decoded, without a
+``Message``, from :mod:`.listener_reader` (:meth:`Listener.frame_calls`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
@@ -51,6 +53,9 @@ SIGNATURES = {
 }
 
 MAX_CURSOR = 1024  # pixels per side; larger CursorDefine messages are dropped
+
+#: The one-way calls QEMU sends at frame rate (interface, member), handed over decoded.
+FRAME_CALLS = ((LISTENER_IFACE, "Scanout"), (LISTENER_IFACE, "Update"), (UNIX_MAP_IFACE, "UpdateMap"))
 
 
 def expects_reply(msg: Message) -> bool:
@@ -111,10 +116,28 @@ class Listener:
                 except OSError:
                     pass
 
-    def _reject(self, msg: Message, reason: str) -> Message | bool:
+    def frame_calls(self) -> dict[tuple[str, str, str, str], Callable[..., None]]:
+        """The frame calls a reader may decode itself, by (path, interface, member, signature).
+
+        Each handler takes the call's arguments (a byte array as a buffer that is only
+        valid during the call) and, like :meth:`handle`, drops what it cannot use.
+        """
+        return {(LISTENER_PATH, iface, member, SIGNATURES[member]): partial(self._frame, member)
+                for iface, member in FRAME_CALLS}
+
+    def _frame(self, member: str, *args: Any) -> None:
+        try:
+            self._handlers[member](None, *args)
+        except (pixels.PixelError, ValueError, OSError, IndexError) as exc:
+            self._count_drop(f"{member}: {exc}")
+
+    def _count_drop(self, reason: str) -> None:
         self.stats.dropped += 1
         if self.stats.dropped <= 10 or self.stats.dropped % 1000 == 0:
             log.warning("%s: dropped %s (%d dropped so far)", self.name, reason, self.stats.dropped)
+
+    def _reject(self, msg: Message, reason: str) -> Message | bool:
+        self._count_drop(reason)
         if expects_reply(msg):
             return Message.new_error(msg, INVALID, reason)
         return True

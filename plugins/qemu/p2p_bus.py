@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 
+from dbus_fast import Message
 from dbus_fast.__version__ import __version__ as DBUS_FAST_VERSION
 from dbus_fast.aio import message_bus as _aio_bus
 from dbus_fast.aio.message_bus import MessageBus
@@ -43,6 +45,10 @@ P2P_NAME = ":p2p"
 
 _version_checked = False
 
+#: Builds a connection's reader callback from (socket, process(message), finalize(exc)).
+ReaderFactory = Callable[[socket.socket, Callable[[Message], None], Callable[[Exception | None], None]],
+                         Callable[[], None]]
+
 
 def _check_version() -> None:
     global _version_checked
@@ -62,14 +68,18 @@ class P2PMessageBus(MessageBus):
     us right after authentication (QEMU's listener connection does).  ``auth`` is
     dbus-fast's EXTERNAL with our uid unless given (a socket made by another process,
     such as libvirtd's ``openGraphicsFD``, carries that process's credentials).
+    ``reader`` replaces dbus-fast's message reader once authenticated (the display
+    listener's :class:`~.listener_reader.ListenerReader`).
     """
 
     def __init__(self, sock: socket.socket, *, negotiate_unix_fd: bool = True,
-                 auth_timeout: float = 5.0, auth: Authenticator | None = None) -> None:
+                 auth_timeout: float = 5.0, auth: Authenticator | None = None,
+                 reader: ReaderFactory | None = None) -> None:
         _check_version()
         super().__init__(bus_address=_UNUSED_ADDRESS, negotiate_unix_fd=negotiate_unix_fd,
                          auth_timeout=auth_timeout, auth=auth)
         self._p2p_sock = sock
+        self._reader_factory = reader
         # A peer that goes away ends this future with an exception; nobody may be
         # awaiting it, so mark it retrieved to keep asyncio from logging noise.
         self._disconnect_future.add_done_callback(backend.consume)
@@ -92,10 +102,11 @@ class P2PMessageBus(MessageBus):
         # From here on the socket carries D-Bus messages.  No Hello: set the name
         # ourselves, then start the reader and flush anything queued meanwhile.
         self.unique_name = P2P_NAME
-        self._loop.add_reader(
-            self._fd,
-            build_message_reader(self._sock, self._process_message, self._finalize,
-                                 self._negotiate_unix_fd),
-        )
+        if self._reader_factory is not None:
+            reader = self._reader_factory(sock, self._process_message, self._finalize)
+        else:
+            reader = build_message_reader(self._sock, self._process_message, self._finalize,
+                                          self._negotiate_unix_fd)
+        self._loop.add_reader(self._fd, reader)
         self._writer.schedule_write()
         return self

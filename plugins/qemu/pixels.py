@@ -105,9 +105,11 @@ def rows_view(buffer: Buffer, offset: int, width: int, height: int, stride: int,
     if offset < 0 or needed > size:
         raise PixelError(f"{size} bytes of pixel data, {needed} needed for {width}x{height} "
                          f"at offset {offset} stride {stride}")
-    flat = np.frombuffer(buffer, dtype=np.uint8, count=size - offset, offset=offset)
-    return np.lib.stride_tricks.as_strided(flat, shape=(height, row), strides=(stride, 1),
-                                           writeable=False)
+    # The ndarray constructor, not as_strided: this runs per damage rectangle and
+    # as_strided costs ~8 us (it goes through __array_interface__), this ~1.5 us.
+    rows: npt.NDArray[np.uint8] = np.ndarray((height, row), np.uint8, buffer, offset, (stride, 1))
+    rows.flags.writeable = False
+    return rows
 
 
 def as_bgrx(rows: npt.NDArray[np.uint8], fmt: int) -> npt.NDArray[np.uint8]:
