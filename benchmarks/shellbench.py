@@ -76,22 +76,21 @@ def run_loop(shell: Any, seconds: float, after_tick: Callable[[bool], None] | No
     for ``seconds``; ``after_tick(drawn)`` runs after every tick."""
     import pyglet
 
+    tick = shell.pacer.tick  # what the loop calls (the shell's own tick, bound when the pacer was made)
     if after_tick is not None:
-        tick = shell.tick
 
         def timed_tick(dt: float = 0.0) -> None:
             before = shell.stats.frames
             tick(dt)
             after_tick(shell.stats.frames > before)
 
-        shell.tick = timed_tick
+        shell.pacer.tick = timed_tick
     shell.running = True
     pyglet.clock.schedule_once(lambda _dt: shell.quit(), seconds)
     try:
         shell.run_until_closed()
     finally:
-        if after_tick is not None:
-            del shell.tick
+        shell.pacer.tick = tick
         # pyglet.app.run turns window event queues off for good, and a headless window
         # created after that dispatches its first resize before it is ready (pyglet 2.1.19).
         pyglet.window.Window._enable_event_queue = True

@@ -91,6 +91,11 @@ class FrameMailbox:
         """How many frames were published in total (monotonic)."""
         return self._published
 
+    @property
+    def pending(self) -> bool:
+        """Whether a published change waits to be taken."""
+        return self._dirty is not None
+
     def publish(self, pixels: np.ndarray, dirty: Rect | None = None) -> None:
         """Hand over ``pixels`` with ``dirty`` changed (None: the whole frame)."""
         if pixels.ndim != 3 or pixels.shape[2] != BYTES_PER_PIXEL or pixels.dtype != np.uint8:

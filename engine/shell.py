@@ -104,7 +104,8 @@ class Shell:
         self.streaming = StreamingPolicy(scene.window.streaming, scene.window.fps)
         self.frame_path = FramePath(self.streaming)
         self.pacer = FramePacer(self.tick, lambda: float(self.scene.window.fps), self._finished,
-                                self.streaming.draw_due)
+                                self.streaming.draw_due, lambda now: self.streaming.idle_until(self, now))
+        self.streaming.wake = self.pacer.wake
         self._tiles = TileSet(host, scene.directory, self._wake, self._state_from_any_thread)
         for spec in scene.tiles:
             self._tiles.add(spec)
@@ -149,8 +150,8 @@ class Shell:
         self.pyglet.app.platform_event_loop.post_event(self._events, "on_call", fn, future)
         return future
 
-    @staticmethod
-    def _on_call(fn: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
+    def _on_call(self, fn: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
+        self.pacer.wake()  # a request may move the camera or change tiles: tick at the frame rate
         if not future.set_running_or_notify_cancel():
             return
         try:
@@ -164,6 +165,7 @@ class Shell:
         self.pacer.draw_now()
 
     def _on_state_change(self, change: StateChange) -> None:
+        self.pacer.wake()  # the tile's badge changes
         self.host.tile_state_changed(self, change)
 
     def pump_frames(self) -> None:

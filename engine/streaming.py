@@ -21,6 +21,12 @@ a frame only when something on screen may have changed: a texture was uploaded,
 the camera, focus, tiles or a shader changed, input arrived, the HUD or an error is
 shown, or an effect animates.  A frame is drawn at least every
 :data:`IDLE_REDRAW` seconds anyway, so anything this list misses is late, never lost.
+Between frames an idle map is not ticked at all (:meth:`StreamingPolicy.idle_until`,
+:mod:`geometry_os.pacing`): once nothing was drawn, nothing is pending, nothing
+animates and no input came for :data:`ACTIVE_GRACE` seconds, the next tick is the
+idle redraw, or the slot of a tile whose frame waits for it.  A new frame, input
+(:meth:`StreamingPolicy.poke`) or a state change wakes the loop at once; a change
+nothing announces (a layer's ``state()``) shows within :data:`IDLE_REDRAW`.
 When only tile textures changed, the frame is drawn inside a scissor box around the
 changed pixels (:attr:`StreamingPolicy.region`): on a software renderer a frame's
 cost is its shaded pixels, and a text cursor blinking is 9x16 of them, not the
@@ -36,10 +42,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 MIN_RATE = 2.0  # uploads per second of a visible, rate-limited tile, at the least
 IDLE_REDRAW = 0.5  # seconds: the longest the map goes without a redraw
+ACTIVE_GRACE = 1.0  # seconds after input during which the map ticks at the frame rate
+                    # (the guest answers input with cursor moves nothing announces)
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in screen pixels (y down), end exclusive
 
@@ -59,6 +68,9 @@ class StreamingPolicy:
         self.region_opaque = False  # the region lies inside one opaque tile image
         self._drawn_at = -math.inf
         self._signature: tuple[Any, ...] = ()
+        self._slot_ends: dict[str, float] = {}  # tile -> when the slot it may not upload in ends
+        self._poked_at = -math.inf
+        self.wake: Callable[[], None] = lambda: None  # set by the shell: ends the pacer's idle wait
 
     # ---------------------------------------------------------------- uploads
     def interval(self, visible: bool, focused: bool, scale: float | None) -> float | None:
@@ -81,8 +93,15 @@ class StreamingPolicy:
     def due(self, tile: str, interval: float | None, now: float) -> bool:
         """Whether ``tile`` may upload now: it has not uploaded in the current slot."""
         if interval is None:
+            self._slot_ends[tile] = math.inf  # out of view: its frames wait until it comes back
             return False
-        return interval <= 0 or self._slots.get(tile) != int(now / interval)
+        if interval <= 0:
+            return True
+        slot = int(now / interval)
+        if self._slots.get(tile) != slot:
+            return True
+        self._slot_ends[tile] = (slot + 1) * interval
+        return False
 
     def uploaded(self, tile: str, interval: float | None, now: float, damage: Box | None = None,
                  image: Box | None = None) -> None:
@@ -107,6 +126,8 @@ class StreamingPolicy:
         """Input arrived (or anything else the policy cannot see): redraw everything next frame."""
         self._pending = True
         self._full = True
+        self._poked_at = time.monotonic()
+        self.wake()
 
     # ---------------------------------------------------------------- redraws
     def frame_needed(self, shell: Any, now: float | None = None) -> bool:
@@ -135,6 +156,24 @@ class StreamingPolicy:
         self._images.clear()
         self._drawn_at = now
         return True
+
+    def idle_until(self, shell: Any, now: float) -> float | None:
+        """Until when the shell need not tick (None: tick at the frame rate).
+
+        Only with streaming on, outside bounded runs, with nothing pending or animating,
+        no HUD or error on screen and no input for ACTIVE_GRACE seconds; then until the
+        idle redraw, or earlier the slot end of a tile whose frame waits to be uploaded.
+        """
+        if (not self.enabled or shell.options.frames is not None or self._pending
+                or now - self._poked_at < ACTIVE_GRACE):
+            return None
+        if shell.camera.animating or shell.hud_visible or self._effects_animate(shell) or shell.errors():
+            return None
+        until = self._drawn_at + IDLE_REDRAW
+        for tile in shell.tiles:
+            if tile.ctx.mailbox.pending and not tile.covered:
+                until = min(until, self._slot_ends.get(tile.name, now))
+        return until
 
     def draw_due(self, now: float, interval: float) -> bool:
         """Whether a new frame waits to be drawn and drawing it now keeps frames ``interval``
