@@ -1,7 +1,7 @@
 """The snapshots plugin without a VM: ghost tiles in scenes (checked, fuzzed, saved and loaded
 again), where ghosts go, what the menu offers, renaming, the control operation's refusals,
 and, on real GL (EGL headless), a ghost drawn with its still image and the line to its VM.
-The VM side (QEMU snapshots of the tiny Linux guest) is tests/qemu/test_snapshots.py."""
+The VM side (QEMU snapshots of the tiny Linux guest) is tests/qemu/test_vm_snapshots.py."""
 
 from __future__ import annotations
 
