@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, machine, markdown_table, versions
 
 BENCHMARKS = ["frame_path", "frame_to_screen", "upload", "render", "vs_qemu", "scale", "startup", "audio", "vnc_decode",
-              "soak"]
+              "sandbox", "soak"]
 OUTPUT = ROOT / "docs" / "performance.md"
 ANALYSIS = ROOT / "benchmarks" / "analysis.md"
 GPU_RESULT = ROOT / "benchmarks" / "results" / "gpu-render.json"

@@ -52,7 +52,7 @@ class SharedSurface:
         if st.st_size < needed:
             raise pixels.PixelError(f"memfd of {st.st_size} bytes, {needed} needed for "
                                     f"{width}x{height} stride {stride} at offset {offset}")
-        self.offset, self.stride, self.height = offset, stride, height
+        self._offset, self._stride, self._height = offset, stride, height
         self._buffer = np.empty((height, stride), dtype=np.uint8)
         self.rows: npt.NDArray[np.uint8] = self._buffer[:, :row]
         self._fd = os.dup(fd)
@@ -69,14 +69,14 @@ class SharedSurface:
         Raises :class:`SurfaceLost` when the file ends before them (QEMU shrank it).
         """
         target = self._buffer[y:y + height].data.cast("B")
-        position = self.offset + y * self.stride
+        position = self._offset + y * self._stride
         done = 0
         while done < len(target):
             got = os.preadv(self._fd, [target[done:]], position + done)
             if got == 0:
                 size = os.fstat(self._fd).st_size
                 raise SurfaceLost(f"QEMU shrank the shared screen memory to {size} bytes under the shell "
-                                  f"({self.offset + self.stride * self.height} needed)")
+                                  f"({self._offset + self._stride * self._height} needed)")
             done += got
 
     def close(self) -> None:
