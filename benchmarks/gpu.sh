@@ -1,10 +1,12 @@
 #!/bin/sh
 # Benchmark 4 on the device machine (a GPU, no network): unpack the GL loader
 # packages and Python wheels carried in .gl/ and .whl/ (see docs/performance.md),
-# then run benchmarks.render.  Writes $OUT/gpu-render.json and $OUT/gpu.log; copy that
-# JSON to benchmarks/results/gpu-render.json and docs/performance.md shows it.
+# then run benchmarks.render: the main table, and the large walls (16 to 256 tiles)
+# against a reference geometry-os (.whl/ref/, e.g. the commit before a change) in the
+# same run.  Writes $OUT/gpu-render.json, $OUT/gpu-walls.json and $OUT/gpu.log; merge
+# them into benchmarks/results/gpu-render.json and docs/performance.md shows them.
 #
-# Made beforehand on this machine (both folders listed in .git/info/exclude):
+# Made beforehand on this machine (.gl and .whl are listed in .git/info/exclude):
 #   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 #   mkdir -p .gl/extra /tmp/amd64/partial && apt-get $o update
 #   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
@@ -12,7 +14,11 @@
 #       fonts-dejavu-core libpng16-16 libbrotli1)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-#       -d .whl pyglet==2.1.19 attrs==26.1.0 pluggy==1.7.0 PyYAML==6.0.4 dbus-fast==5.2.0 qemu.qmp==0.0.6
+#       -d .whl pyglet==2.1.19 attrs==26.1.0 pluggy==1.7.0 PyYAML==6.0.4 dbus-fast==5.2.0 qemu.qmp==0.0.6 \
+#       pyte==0.8.2 wcwidth ruamel.yaml==0.18.17 ruamel.yaml.clib pillow miniaudio cffi pycparser
+#   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/geos .      # this checkout, as it is now
+#   git worktree add --detach /tmp/geos-ref REV      # the reference, e.g. REV = the commit before a change
+#   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/ref /tmp/geos-ref
 # and run there as: sh benchmarks/gpu.sh (carrying .gl and .whl).
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -24,9 +30,20 @@ for f in .gl/extra/*.deb; do dpkg -x "$f" "$X"; done
 export LD_LIBRARY_PATH=$X/usr/lib/x86_64-linux-gnu
 printf '<?xml version="1.0"?>\n<fontconfig><dir>%s/usr/share/fonts</dir><cachedir>/tmp/fc-cache</cachedir></fontconfig>\n' "$X" >"$X/fonts.conf"
 export FONTCONFIG_FILE=$X/fonts.conf
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+pip="python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade"
+# geometry-os as a wheel (not the tree's engine/ folder): its built-in plugins are entry points
+$pip --target /tmp/site .whl/*.whl .whl/geos/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 [ -f "$vendor" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$vendor
 nvidia-smi -L
-python3 -m benchmarks.render --sizes 1280x720,1920x1080,3840x2160 --json "$OUT/gpu-render.json" 2>&1 | tee "$OUT/gpu.log"
+nvidia-smi --query-gpu=driver_version --format=csv,noheader
+{
+  python3 -m benchmarks.render --sizes 1280x720,1920x1080,3840x2160 --effects off,crt,crt+bio --wall "" \
+    --json "$OUT/gpu-render.json"
+  if [ -d .whl/ref ]; then
+    $pip --target /tmp/ref .whl/ref/*.whl || exit 1
+    python3 -m benchmarks.render --sizes 1920x1080 --tiles 1,16,64,256 --effects off,crt --wall "" \
+      --against /tmp/ref --json "$OUT/gpu-walls.json"
+  fi
+} 2>&1 | tee "$OUT/gpu.log"

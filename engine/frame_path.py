@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geometry_os.frames import Frame, Rect
+from geometry_os.frames import Frame, FrameMailbox, Rect
 from geometry_os.render.texture import StreamTexture
 from geometry_os.streaming import Box, StreamingPolicy
 
@@ -37,6 +37,7 @@ class FramePath:
     def __init__(self, policy: StreamingPolicy) -> None:
         self.policy = policy
         self._patches: dict[str, dict[Rect, np.ndarray]] = {}  # tile -> small rects last uploaded
+        self._taken: dict[FrameMailbox, int] = {}  # a tile's mailbox -> its publish count when last taken
 
     def upload(self, tiles: Sequence[Tile], camera: Camera, focused: Tile | None, whole_images: bool) -> None:
         """Upload the frames that are due.  ``whole_images``: a tile effect runs, so any
@@ -48,15 +49,21 @@ class FramePath:
         policy = self.policy
         view = camera.visible_world()
         now = time.monotonic()
+        taken = self._taken
         for tile in tiles:
-            if tile.covered:  # nothing of its image shows: no upload at all (the mailbox merges meanwhile)
+            # Nothing published since the last take: the common case, and all it costs (this
+            # runs on every tick and every wake, for every tile).
+            mailbox = tile.ctx.mailbox
+            published = mailbox.published
+            if tile.covered or taken.get(mailbox) == published:  # covered: its mailbox merges meanwhile
                 continue
             fw = tile.frame_size[0]
             scale = tile.image_rect.w * camera.zoom / fw if fw else None
             interval = policy.interval(tile.footprint.intersects(view), tile is focused, scale)
             if not policy.due(tile.name, interval, now):
                 continue
-            frame = tile.ctx.mailbox.take()
+            frame = mailbox.take()
+            taken[mailbox] = published if frame is None else frame.serial
             if frame is None or self._unchanged(tile, frame):
                 continue
             if tile.texture is None:
@@ -66,7 +73,7 @@ class FramePath:
             height, width = frame.pixels.shape[:2]
             moved = rect is None or tile.frame_size != (width, height)  # the image rect and labels change
             tile.frame_size = (width, height)
-            if moved or rect is None:
+            if moved or rect is None or not policy.enabled:  # streaming off: where it changed is not used
                 policy.uploaded(tile.name, interval, now)
             else:
                 policy.uploaded(tile.name, interval, now, *screen_damage(tile, rect, camera, whole_images))
@@ -77,6 +84,7 @@ class FramePath:
             tile.texture.delete()
             tile.texture = None
         self._patches.pop(tile.name, None)
+        self._taken.pop(tile.ctx.mailbox, None)
 
     def _unchanged(self, tile: Tile, frame: Frame) -> bool:
         """Whether ``frame`` only repeats small damage rectangles with the pixels already uploaded.

@@ -44,6 +44,7 @@ class TileTable:
         self.rows = rows
         self.tiles: list[Tile] = []
         self._keys: list[Any] = []
+        self._loads: list[Any] = []
         self.footprints = np.zeros((0, 4), dtype=np.float64)  # x0, y0, x1, y1 (world)
         self.images = np.zeros((0, 4), dtype=np.float64)  # x, y, w, h (world)
         self.textures = np.zeros(0, dtype=np.int64)  # GL texture id, 0 when there is nothing to draw
@@ -54,16 +55,19 @@ class TileTable:
         if count != len(self.tiles):
             self._resize(count)
         self.tiles = list(tiles)
-        keys = self._keys
+        keys, loads = self._keys, self._loads
         for slot, tile in enumerate(self.tiles):
             texture = tile.texture
             (x, y), (w, h) = tile.spec.position, tile.spec.size
             key = (tile, x, y, w, h, tile.frame_size, tile.ctx.state, tile is focused, tile.too_large,
-                   texture.id if texture is not None else 0, texture.width if texture is not None else 0,
-                   tile.cpu_load, tile.update_rate)
+                   texture.id if texture is not None else 0, texture.width if texture is not None else 0)
+            load = (tile.cpu_load, tile.update_rate)  # measured once a second: only the row reads them
             if key != keys[slot]:
-                keys[slot] = key
+                keys[slot], loads[slot] = key, load
                 self._write(slot, tile, tile is focused)
+            elif load != loads[slot]:
+                loads[slot] = load
+                self._write_row(slot, tile, tile is focused)
 
     def visible(self, view: Any) -> np.ndarray:
         """Slots whose footprint intersects ``view`` (a WorldRect), as a boolean mask."""
@@ -83,6 +87,7 @@ class TileTable:
 
     def _resize(self, count: int) -> None:
         self._keys = [None] * count
+        self._loads = [None] * count
         self.footprints = np.zeros((count, 4), dtype=np.float64)
         self.images = np.zeros((count, 4), dtype=np.float64)
         self.textures = np.zeros(count, dtype=np.int64)
@@ -95,13 +100,17 @@ class TileTable:
         self.footprints[slot] = (r.x, r.y - TITLE_H, r.x + r.w, r.y + r.h)
         self.images[slot] = (i.x, i.y, i.w, i.h)
         self.textures[slot] = texture.id if drawable else 0
-        width, height = (texture.width, texture.height) if texture is not None else (0, 0)
-        self.rows.set(slot, (i.x, i.y, i.w, i.h, width, height, 1.0 if focused else 0.0, tile.cpu_load,
-                             tile.update_rate, STATE_INDEX[tile.ctx.state]))
+        self._write_row(slot, tile, focused)
         quads = np.zeros((QUADS, 8), dtype=np.float32)  # unused quads stay empty (zero area)
         for index, quad in enumerate(frame_quads(tile, focused, drawable)):
             quads[index] = quad
         self.rects.put(slot * QUADS, quads)
+
+    def _write_row(self, slot: int, tile: Tile, focused: bool) -> None:
+        i, texture = tile.image_rect, tile.texture
+        width, height = (texture.width, texture.height) if texture is not None else (0, 0)
+        self.rows.set(slot, (i.x, i.y, i.w, i.h, width, height, 1.0 if focused else 0.0, tile.cpu_load,
+                             tile.update_rate, STATE_INDEX[tile.ctx.state]))
 
 
 def frame_quads(tile: Tile, focused: bool, drawable: bool) -> list[tuple[float, ...]]:
