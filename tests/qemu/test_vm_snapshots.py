@@ -67,6 +67,17 @@ class Guest:
     def booted(self) -> None:
         self.pump(lambda: "tiny#" in self.serial(), 120, f"{self.tile.name}'s shell prompt")
         self.pump(lambda: self.tile.ctx.state is TileState.RUNNING, 20, f"{self.tile.name} running")
+        # the console's shell may come up after the serial port's: probe it until it answers
+        keyboard, typed_at = self.tile.source.capabilities.keyboard, [0.0]
+
+        def answered() -> bool:
+            if "R=up" in self.serial():
+                return True
+            if time.monotonic() - typed_at[0] > 3:
+                keyboard.send_keys(text_events("echo R=up > /dev/ttyS0\n"))
+                typed_at[0] = time.monotonic()
+            return False
+        self.pump(answered, 60, f"{self.tile.name}'s console shell")
 
     def run(self, command: str, answer: str) -> str:
         """Type ``command`` on the VGA console (its output goes to the serial port); the value
