@@ -13,7 +13,7 @@ from geometry_os.plugins.snapshots.rename import begin_rename
 MACHINE, SNAPSHOT = "1 machine", "2 snapshot"
 
 
-def _can_snapshot(shell: api.ShellView, tiles: Sequence[api.Tile]) -> bool:
+def can_snapshot(shell: api.ShellView, tiles: Sequence[api.Tile]) -> bool:
     return bool(tiles) and all(not branches.is_ghost(t) and branches.machine_of(t) is not None
                                and t.ctx.state in branches.LIVE for t in tiles)
 
@@ -57,7 +57,7 @@ def _confirm_delete(shell: api.ShellView, tiles: Sequence[api.Tile]) -> str | No
 
 
 ACTIONS = [
-    api.ActionType("snapshot.take", "Snapshot", _snapshot, _can_snapshot, shortcut="Ctrl+Shift+S", group=MACHINE),
+    api.ActionType("snapshot.take", "Snapshot", _snapshot, can_snapshot, shortcut="Ctrl+Shift+S", group=MACHINE),
     api.ActionType("snapshot.restore", "Restore this moment", lambda s, t: branches.restore(s, t[0]),
                    _one_ghost_of_a_live_vm, confirm=_confirm_restore, group=SNAPSHOT),
     api.ActionType("snapshot.fork", "Fork a new VM from here", lambda s, t: branches.fork(s, t[0]),

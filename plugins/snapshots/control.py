@@ -15,6 +15,7 @@ from typing import Any
 
 from geometry_os import api
 from geometry_os.plugins.snapshots import branches
+from geometry_os.plugins.snapshots.actions import can_snapshot
 
 VERBS = ("take", "restore", "fork", "rename", "delete", "list")
 
@@ -46,7 +47,7 @@ def snapshot_op(shell: api.ShellView, request: dict[str, Any]) -> Any:
     name = str(request.get("name") or "")
     work: concurrent.futures.Future[Any]
     if verb == "take":
-        if branches.is_ghost(tile) or branches.machine_of(tile) is None or tile.ctx.state not in branches.LIVE:
+        if not can_snapshot(shell, [tile]):
             raise ValueError(f"tile {tile.name} is not a running VM that can take snapshots")
         work = branches.take(shell, tile, name)
     elif verb == "rename":

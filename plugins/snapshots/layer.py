@@ -15,7 +15,7 @@ import pyglet
 
 from geometry_os import api
 from geometry_os.plugins.snapshots import branches
-from geometry_os.plugins.snapshots.rename import editing
+from geometry_os.plugins.snapshots.rename import Editing, editing
 
 LINE = (110, 160, 235, 230)
 HEAD = (255, 180, 60, 255)
@@ -32,6 +32,9 @@ class BranchLayer:
     def __init__(self, shell: api.ShellView) -> None:
         self.shell = shell
         self.back, self.front = pyglet.graphics.Group(order=0), pyglet.graphics.Group(order=1)  # text on top
+        self.key: object = None
+        self.batch = pyglet.graphics.Batch()
+        self.shapes: list[object] = []
 
     def draw(self) -> None:
         shell = self.shell
@@ -39,10 +42,20 @@ class BranchLayer:
         field = editing(shell)
         if not ghosts and field is None:
             return
-        batch = pyglet.graphics.Batch()
-        keep: list[object] = []  # shapes and labels live until the batch is drawn
         head = branches.branches_of(shell).head
         names = {t.name: t for t in shell.tiles}
+        # rebuilt only when something it shows changed (the map redraws often while VMs run)
+        key = (shell.camera.version, shell.camera.width, shell.camera.height, tuple(head.items()),
+               None if field is None else (field.tile.name, field.text),
+               tuple((t.name, tuple(t.footprint), t.spec.source.params) for t in shell.tiles))
+        if key != self.key:
+            self.key, self.batch = key, pyglet.graphics.Batch()
+            self.shapes = self._build(self.batch, ghosts, names, head, field)
+        self.batch.draw()
+
+    def _build(self, batch: pyglet.graphics.Batch, ghosts: list[api.Tile], names: dict[str, api.Tile],
+               head: dict[str, str], field: Editing | None) -> list[object]:
+        keep: list[object] = []  # shapes and labels live as long as their batch
         for ghost in ghosts:
             params = branches.ghost_params(ghost)
             vm = names.get(params.vm)
@@ -56,9 +69,9 @@ class BranchLayer:
                 keep += self._elbow(batch, self._bottom(vm, ghost), self._top(ghost), color, across=False)
             keep += self._outline(batch, ghost, HEAD if is_head else OUTLINE)
             keep += self._time(batch, ghost, params.time)
-        if field is not None and field.tile in shell.tiles:
+        if field is not None and field.tile in names.values():
             keep += self._field(batch, field.tile, field.text)
-        batch.draw()
+        return keep
 
     # ------------------------------------------------------------- geometry
     def _screen(self, wx: float, wy: float) -> tuple[float, float]:
