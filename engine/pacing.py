@@ -102,8 +102,9 @@ class FramePacer:
         interval = 1.0 / self._fps()
         if self._draw_due(now, interval):
             self._reschedule(now)
-        elif self._idle:
-            self._reschedule(max(now, self._last + interval))
+        elif self._idle:  # a frame that is not due yet (or a repeat): tick when its slot comes
+            until = self._idle_until(now)
+            self._reschedule(max(now, self._last + interval) if until is None else until)
 
     def wake(self) -> None:
         """Something may have changed (input, a state change, a request): end an idle wait,
