@@ -153,8 +153,7 @@ def test_a_large_frame_arrives_in_pieces_and_whole(harness):
     assert harness.frames[-1] == ("UpdateMap", 1, 2, 3, 4)
 
 
-def test_a_message_split_anywhere_is_put_back_together(harness, monkeypatch):
-    monkeypatch.setattr(lr, "LINGER_S", 0)  # the test hands the bytes over itself
+def test_a_message_split_anywhere_is_put_back_together(harness):
     stream = (wire("Update", "iiiiuuay", [5, 6, 2, 1, 8, 0x20020888, bytes(range(8))])
               + wire("Disable") + wire("UpdateMap", "iiii", [9, 9, 9, 9], iface=MAP_IFACE))
     for cut in range(1, len(stream)):

@@ -27,10 +27,8 @@ import array
 import io
 import logging
 import os
-import select
 import socket
 import struct
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -49,10 +47,6 @@ HEADER_CACHE = 64  # distinct header-field byte strings remembered
 
 # A read that does not know the message length yet has at least this much room.
 READ_AHEAD = 64 * 1024
-# How long a partly received message is waited for (poll, no CPU) before going back
-# to the event loop: QEMU writes a message in one go, so the rest is usually in flight,
-# and one pass through the loop costs more than the wait.
-LINGER_S = 0.005
 
 METHOD_CALL = 1
 NO_REPLY_EXPECTED = 0x1
@@ -202,8 +196,6 @@ class ListenerReader:
         self._fixed = (False, 0, 0, 0, 0)  # (big-endian, type, flags, fields length, body length) of it
         self._fds: list[int] = []  # received, not yet claimed by a message, in order
         self._headers: dict[tuple[bool, bytes], _Header] = {}
-        self._poll = select.poll()
-        self._poll.register(sock.fileno(), select.POLLIN)
         self._done = False
 
     def __call__(self) -> None:
@@ -230,21 +222,14 @@ class ListenerReader:
         """Receive and handle messages until a read comes back short: the socket was empty then.
 
         No read to see EAGAIN (a syscall and an exception per wake-up): the loop's
-        selector is level-triggered and calls again if more came meanwhile.
+        selector is level-triggered and calls again when more has come.  Nor does it
+        wait for the rest of a message here: a wake-up from poll() cost as much CPU as
+        one through the event loop (benchmarks/analysis.md).
         """
-        deadline = 0.0
         while True:
             full = self._receive()
             self._handle_complete()
-            if full:
-                continue
-            if self._start == self._end:
-                return
-            # A message is half in and its rest is on the way: wait for it here.
-            now = time.monotonic()
-            if not deadline:
-                deadline = now + LINGER_S
-            if now >= deadline or not self._poll.poll((deadline - now) * 1000):
+            if not full:
                 return
 
     def _receive(self) -> bool:
