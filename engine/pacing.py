@@ -60,6 +60,7 @@ class FramePacer:
         self._last = 0.0
         self._running = False
         self._idle = False  # the next tick is an idle one (later than the frame rate)
+        self._waited = False  # ... or was, before a wake brought it forward
 
     def run(self) -> None:
         import pyglet
@@ -77,9 +78,9 @@ class FramePacer:
 
         now = time.monotonic()
         interval = 1.0 / self._fps()
-        # after an idle wait the time since the last tick is not a frame's: animations
-        # that start now must not jump ahead by it
-        self.tick(min(now - self._last, interval) if self._idle else now - self._last)
+        # after an idle wait (or one cut short) the time since the last tick is not a
+        # frame's: an animation that starts now must not jump ahead by it
+        self.tick(min(now - self._last, interval) if self._waited else now - self._last)
         self._last = now
         if self._finished():
             pyglet.app.exit()
@@ -88,7 +89,7 @@ class FramePacer:
         if self._deadline < now:  # fell behind: do not try to catch up with a burst
             self._deadline = now + interval
         until = self._idle_until(time.monotonic())
-        self._idle = until is not None and until > self._deadline
+        self._idle = self._waited = until is not None and until > self._deadline
         if self._idle and until is not None:
             self._deadline = until
         pyglet.clock.schedule_once(self._frame, max(0.0, self._deadline - time.monotonic()))
