@@ -183,3 +183,16 @@ def test_any_layout_round_trips_exactly(write_scene, host, layout, keep):
     assert again.tile_names() == [name for name, _ in tiles]
     assert [(t.position, t.size) for t in again.tiles] == [(s.position, s.size) for _, s in tiles]
     assert "# My lab: two test cards." in path.read_text()
+
+
+def test_a_source_value_changed_on_the_map_is_written_in_place(write_scene, host):
+    path = write_scene(SCENE)
+    scene = load_scene(path, host)
+    tiles = tiles_of(scene)
+    name, spec = tiles[1]
+    changed = attrs.evolve(spec.source.params, speed=25.0, rate=2.0)
+    tiles[1] = (name, attrs.evolve(spec, source=attrs.evolve(spec.source, params=changed)))
+    save_scene(scene, tiles)
+    assert path.read_text() == SCENE.replace("{type: pattern, rate: 0, speed: 10}",
+                                             "{type: pattern, rate: 2.0, speed: 25.0}")
+    assert load_scene(path, host).tiles[1].source.params == changed

@@ -148,10 +148,28 @@ def update_tiles(document: CommentedMap, tiles: Sequence[tuple[str, TileSpec]]) 
         _set_pair(entry, "size", spec.size, _default("size"))
         if spec.title and entry.get("title") != spec.title:
             entry["title"] = spec.title  # renamed on the map (a snapshot's ghost)
+        _set_source_values(entry.get("source"), spec.source.params)
     present = {name for name, _ in kept}
     for name, spec in tiles:
         if name not in present:
             entries.append(entry_from_spec(name, spec))
+
+
+def _set_source_values(source: Any, params: Any) -> None:
+    """Write the plain values (text, numbers, switches) of a kept tile's source that changed on
+    the map (a snapshot ghost re-joined to its grandparent); files and structured values are
+    never rewritten, so a saved scene keeps the user's relative paths."""
+    if not isinstance(source, CommentedMap) or not attrs.has(type(params)):
+        return
+    for field in attrs.fields(type(params)):
+        value = getattr(params, field.name)
+        if field.metadata.get(MUST_EXIST) or not isinstance(value, (str, int, float, bool)):
+            continue
+        if field.name in source:
+            if source[field.name] != value:
+                source[field.name] = value
+        elif value != field.default:
+            source[field.name] = value
 
 
 def _default(field: str) -> tuple[float, float]:
