@@ -207,3 +207,12 @@ def test_a_ghost_is_drawn_with_its_still_image_and_the_line_to_its_vm(render_sce
     for pixel in line:
         assert np.abs(pixel - layer.LINE[:3]).max() <= 40, pixel
     assert np.abs(at(x + 30, top + (bottom - top) * 0.2) - layer.LINE[:3]).max() > 40  # a line, not a band
+
+
+def test_a_fork_never_takes_the_name_of_a_closed_fork_whose_ghosts_are_still_on_the_map(render_scene, write_scene):
+    shell = render_scene(write_scene("tiles:\n" + VM), frames=1)
+    vm = shell.find_tile("vm")
+    assert branches._unique_id(shell, "vm-fork") == "vm-fork-1"
+    # the fork vm-fork-1 was closed; a ghost of it stays (its snapshot lives in vm-fork-1's store)
+    branches.add_ghost(shell, vm, GhostParams(vm="vm-fork-1", tag="t", taken="2026-11-30T14:00:00"), "kept")
+    assert branches._unique_id(shell, "vm-fork") == "vm-fork-2"

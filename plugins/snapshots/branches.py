@@ -158,7 +158,8 @@ def new_tag() -> str:
 
 
 def _unique_id(shell: api.ShellView, base: str) -> str:
-    taken = {t.name for t in shell.tiles}
+    # a closed fork's ghosts still name it: its store must not be overwritten by a new fork's
+    taken = {t.name for t in shell.tiles} | {ghost_params(t).vm for t in shell.tiles if is_ghost(t)}
     base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-") or "vm"
     number = 1
     while f"{base}-{number}" in taken:
