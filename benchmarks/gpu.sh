@@ -3,7 +3,7 @@
 # packages and Python wheels carried in .gl/ and .whl/ (see docs/performance.md),
 # then run benchmarks.render: the main table, and the large walls (16 to 256 tiles)
 # against a reference geometry-os (.whl/ref/, e.g. the commit before a change) in the
-# same run.  Writes $OUT/gpu-render.json, $OUT/gpu-walls.json and $OUT/gpu.log; merge
+# same run.  Writes $OUT/gpu-render.json, gpu-walls.json, gpu-still.json and gpu.log; merge
 # them into benchmarks/results/gpu-render.json and docs/performance.md shows them.
 #
 # Made beforehand on this machine (.gl and .whl are listed in .git/info/exclude):
@@ -19,7 +19,8 @@
 #   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/geos .      # this checkout, as it is now
 #   git worktree add --detach /tmp/geos-ref REV      # the reference, e.g. REV = the commit before a change
 #   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/ref /tmp/geos-ref
-# and run there as: sh benchmarks/gpu.sh (carrying .gl and .whl).
+# and run there as: sh benchmarks/gpu.sh (carrying .gl and .whl); `sh benchmarks/gpu.sh walls`
+# runs only the comparison against .whl/ref.
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -39,11 +40,16 @@ vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 nvidia-smi -L
 nvidia-smi --query-gpu=driver_version --format=csv,noheader
 {
-  python3 -m benchmarks.render --sizes 1280x720,1920x1080,3840x2160 --effects off,crt,crt+bio --wall "" \
-    --json "$OUT/gpu-render.json"
+  if [ "${1:-}" != walls ]; then
+    python3 -m benchmarks.render --sizes 1280x720,1920x1080,3840x2160 --effects off,crt,crt+bio --wall "" \
+      --json "$OUT/gpu-render.json"
+  fi
   if [ -d .whl/ref ]; then
     $pip --target /tmp/ref .whl/ref/*.whl || exit 1
     python3 -m benchmarks.render --sizes 1920x1080 --tiles 1,16,64,256 --effects off,crt --wall "" \
       --against /tmp/ref --json "$OUT/gpu-walls.json"
+    # the same walls with guests that redraw twice a second: the drawing, not the uploads
+    python3 -m benchmarks.render --sizes 1920x1080 --tiles 1,16,64,256 --effects off,crt --wall "" --rate 2 \
+      --against /tmp/ref --json "$OUT/gpu-still.json"
   fi
 } 2>&1 | tee "$OUT/gpu.log"
