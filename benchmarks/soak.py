@@ -7,7 +7,8 @@ person does: fly to a tile, back to the whole wall, drag the map, zoom in and ou
 about a point.  Once a second the shell's RSS, open file descriptors and threads
 are sampled, and every frame drawn is timed.  After a warm-up minute the first
 minute is compared with the last: RSS must grow less than 2%, file descriptors and
-threads not at all, and the frame time's p99 stay within 25%.
+threads not at all, and the frame time's p99 grow less than 25% (on a shared machine
+it also falls when the first minute met other load: only growth says the shell aged).
 
 Part B, one tiny Linux VM on a map relaunched through its Lifecycle 200 times
 (``--restarts``), with 500 display reconnects (``--reconnects``: its D-Bus display
@@ -241,8 +242,8 @@ def churn_rows(result: dict[str, Any]) -> list[list[Any]]:
         rows.append([label, first[key], last[key], change(key), "no growth",
                      "met" if last[key] <= first[key] else "missed"])
     rows.append(["frame time p50 ms", first["p50"], last["p50"], change("p50"), "-", "-"])
-    rows.append(["frame time p99 ms", first["p99"], last["p99"], change("p99"), f"within {P99_DRIFT:.0f}%",
-                 "met" if abs(change("p99")) <= P99_DRIFT else "missed"])
+    rows.append(["frame time p99 ms", first["p99"], last["p99"], change("p99"), f"grows < {P99_DRIFT:.0f}%",
+                 "met" if change("p99") < P99_DRIFT else "missed"])
     rows.append(["frames drawn/s", first["fps"], last["fps"], change("fps"), "-", "-"])
     return rows
 
@@ -325,7 +326,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     restarts, reconnects = (20, 50) if quick else (OPTIONS["restarts"], OPTIONS["reconnects"])
     result: dict[str, Any] = {"title": "10. Soak", "targets": [
         f"{minutes:.0f} minutes of 8 churning tiles and {OPTIONS['vms']} idle tiny VMs, zooming and panning: "
-        f"shell RSS grows < {RSS_GROWTH:.0f}%, no fd or thread growth, frame time p99 within {P99_DRIFT:.0f}% "
+        f"shell RSS grows < {RSS_GROWTH:.0f}%, no fd or thread growth, frame time p99 grows < {P99_DRIFT:.0f}% "
         "(first minute after a warm-up minute vs the last)",
         f"{restarts} VM relaunches and {reconnects} display reconnects: fds and threads back at their "
         f"baseline, RSS within {CYCLE_RSS_GROWTH:.0f}%"]}
