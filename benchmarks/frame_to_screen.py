@@ -27,7 +27,7 @@ PRESENT_P99_TARGET_MS = 1000 / 60
 def measure(shells: Shells, tiles: int, streaming: bool, seconds: float) -> dict[str, Any]:
     from pyglet import gl
 
-    from geometry_os.plugins.tiles import layer as tiles_layer
+    from geometry_os.render.texture import StreamTexture
 
     shell = shells.open(wall([churn() for _ in range(tiles)], streaming=streaming))
     wait_for_textures(shell)
@@ -37,7 +37,7 @@ def measure(shells: Shells, tiles: int, streaming: bool, seconds: float) -> dict
     pending: list[float] = []  # publish times uploaded since the last present
     to_texture: list[float] = []
     to_present: list[float] = []
-    base = tiles_layer.StreamTexture
+    base = StreamTexture
 
     class TimedTexture(base):
         def upload(self, frame):
