@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from geometry_os.plugins.desktop.actions import VERBS
+from geometry_os.plugins.desktop.overlay import CHAR_W, MENU_W, Entry, ListOverlay
 from geometry_os.plugins.desktop.shortcuts import parse
 
 
@@ -33,3 +34,11 @@ def test_every_geos_vm_verb_runs_a_registered_action(host):
     assert set(VERBS.values()) <= set(host.registry.actions.names())
     assert {"vm", "add", "move", "save"} <= set(host.registry.control_ops.names())
     assert {"tiles", "vm", "add", "move", "save"} <= set(host.registry.commands.names())
+
+
+def test_a_menu_is_as_wide_as_its_longest_row_and_never_narrower_than_the_default():
+    short = ListOverlay(None, "vm", [Entry("Pause", "Pause", lambda: None)])  # type: ignore[arg-type]
+    assert short.width == MENU_W
+    label = "Clipboard not shared (no guest agent): paste as keystrokes"
+    wide = ListOverlay(None, "vm", [Entry(label, "Ctrl+Shift+V", lambda: None)])  # type: ignore[arg-type]
+    assert wide.width >= (len(label) + len("Ctrl+Shift+V")) * CHAR_W > MENU_W

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from geometry_os.plugins.desktop.desktop import Desktop
 
 ROW_H = 24
-MENU_W = 340
+MENU_W = 340  # the narrowest menu
+CHAR_W = 8.5  # average advance of the overlays' 11 pt DejaVu Sans, screen pixels
 FOLD_AT = 3  # this many entries that differ only in a trailing number fold into one
 PALETTE_W = 520
 PALETTE_ROWS = 14  # entries shown at once
@@ -56,7 +57,6 @@ def action_entries(desktop: Desktop, tiles: Sequence[api.Tile], actions: Sequenc
 class ListOverlay:
     """Entries to choose from with the mouse or Up/Down/Enter; Escape or a click outside closes it."""
 
-    width = MENU_W
     header_rows = 1  # rows above the entries (the title)
 
     def __init__(self, desktop: Desktop, title: str, entries: list[Entry]) -> None:
@@ -81,6 +81,12 @@ class ListOverlay:
 
     def empty_text(self) -> str:
         return "nothing to do here"
+
+    @property
+    def width(self) -> float:
+        """Wide enough for its longest row (text, a gap, the shortcut), at least MENU_W."""
+        longest = max((len(row.text) + len(row.right) for row in self.rows()), default=0)
+        return max(float(MENU_W), longest * CHAR_W + 48.0)
 
     def panel(self, width: float, height: float) -> tuple[float, float, float, float]:
         """Where it is drawn: x, y (top-left, screen pixels), w, h; kept inside the window."""
