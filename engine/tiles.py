@@ -64,6 +64,7 @@ class TileContext:
     on_state: Callable[[StateChange], None] | None = None
     state: TileState = TileState.STOPPED
     reason: str = ""
+    badge: str = ""  # what the badge says instead of the state's name (a snapshot's ghost: "snapshot")
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     def report_state(self, new: TileState, reason: str = "") -> None:

@@ -190,6 +190,7 @@ def test_a_ghost_is_drawn_with_its_still_image_and_the_line_to_its_vm(render_sce
     Image.fromarray(still).save(tmp_path / "still.png")
     shell = render_scene(write_scene(ghost_scene(image=str(tmp_path / "still.png"))), frames=4)
     ghost, vm = shell.find_tile("vm-snapshot-1"), shell.find_tile("vm")
+    assert (ghost.ctx.badge, ghost.ctx.state) == ("snapshot", api.TileState.STOPPED)  # the badge names what it is
     shot = shell.screenshot()
     camera = shell.camera
 

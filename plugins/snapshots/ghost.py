@@ -74,6 +74,7 @@ class GhostSource(api.FrameSource):
             frame = api.new_framebuffer(320, 200)
             frame[:, :, 0:3] = 40
         self.ctx.mailbox.publish(frame)
+        self.ctx.badge = "snapshot"
         self.ctx.report_state(api.TileState.STOPPED, f"snapshot of {self.params.vm}, "
                               f"{self.params.time:%Y-%m-%d %H:%M:%S}")
 

@@ -166,8 +166,9 @@ class TilesLayer:
             flip = camera.height  # pyglet labels use y-up window coordinates
             pad = 8 * camera.zoom
             y = flip - (sy - bar_px / 2)
+            badge = tile.ctx.badge or tile.ctx.state.value
             layout: dict[str, Any] = {"title": (tile.title, sx + pad, y, size),
-                                      "badge": (tile.ctx.state.value, sx + sw - pad, y, max(FONT_SIZES[0], size - 2))}
+                                      "badge": (badge, sx + sw - pad, y, max(FONT_SIZES[0], size - 2))}
             message = self._message(tile)
             if message:
                 layout["message"] = (message, sx + pad, flip - sy - pad, size, sw - 2 * pad)
