@@ -302,3 +302,55 @@ def test_any_sequence_of_calls_leaves_a_readable_frame(steps):
             assert frame.dtype == np.uint8 and frame.shape[2] == 4
             assert 0 < width <= pixels.MAX_DIMENSION and 0 < height <= pixels.MAX_DIMENSION
             int(frame[0, 0].sum()) + int(frame[-1, -1].sum())  # a short mapping faults here
+
+
+# ------------------------------------------------------- damage that changed nothing
+
+def test_an_inline_rectangle_with_the_same_pixels_is_not_published(surface):
+    img = image(6, 9)
+    surface.scanout(9, 6, 36, X8R8G8B8, img.tobytes())
+    surface.mailbox.take()
+    surface.update(2, 1, 3, 2, 12, X8R8G8B8, img[1:3, 2:5].tobytes())  # a text cursor's cell, re-sent
+    assert surface.mailbox.take() is None and surface.stats.unchanged == 1
+    patch = image(2, 3, seed=5)
+    surface.update(2, 1, 3, 2, 12, X8R8G8B8, patch.tobytes())
+    frame = surface.mailbox.take()
+    assert frame.dirty == Rect(2, 1, 3, 2) and np.array_equal(frame.pixels[1:3, 2:5], patch)
+
+
+def test_a_shared_rectangle_that_did_not_change_is_not_published_and_changed_columns_of_its_rows_are():
+    surface = Surface("t", FrameMailbox())
+    img = image(5, 8)
+    fd = memfd(img.tobytes())
+    surface.scanout_map(fd, 0, 8, 5, 32, X8R8G8B8)
+    writer = mmap.mmap(fd, 32 * 5)
+    os.close(fd)
+    surface.mailbox.take()
+    surface.update_map(1, 2, 2, 1)  # re-sent, nothing drawn
+    assert surface.mailbox.take() is None and surface.stats.unchanged == 1
+    writer[2 * 32 + 6 * 4:2 * 32 + 7 * 4] = b"\x07\x07\x07\x07"  # drawn at column 6 of row 2, announced later
+    surface.update_map(1, 2, 2, 1)
+    frame = surface.mailbox.take()
+    assert frame.dirty == Rect(1, 2, 6, 1) and frame.pixels[2, 6].tolist() == [7, 7, 7, 7]
+    surface.update_map(6, 2, 1, 1)  # its own announcement: already shown
+    assert surface.mailbox.take() is None
+    writer.close()
+
+
+def test_rows_read_whole_without_a_comparison_keep_a_later_equal_rectangle_published(monkeypatch):
+    from geometry_os.plugins.qemu import display_surface
+
+    monkeypatch.setattr(display_surface, "COMPARE_MAX_BYTES", 8 * 4)  # one row: a two-row read is not compared
+    surface = Surface("t", FrameMailbox())
+    fd = memfd(image(4, 8).tobytes())
+    surface.scanout_map(fd, 0, 8, 4, 32, X8R8G8B8)
+    writer = mmap.mmap(fd, 32 * 4)
+    os.close(fd)
+    surface.mailbox.take()
+    writer[1 * 32 + 5 * 4:1 * 32 + 6 * 4] = b"\x03\x03\x03\x03"  # the guest draws at (5, 1) ...
+    surface.update_map(0, 0, 2, 2)  # ... while QEMU reports (0..2, 0..2): rows 0-1 are read whole
+    assert surface.mailbox.take().dirty == Rect(0, 0, 2, 2)
+    surface.update_map(5, 1, 1, 1)  # the announcement of (5, 1) compares equal but must still be shown
+    frame = surface.mailbox.take()
+    assert frame is not None and frame.dirty == Rect(5, 1, 1, 1) and frame.pixels[1, 5].tolist() == [3, 3, 3, 3]
+    writer.close()
