@@ -36,6 +36,7 @@ from geometry_os.capabilities import (
 from geometry_os.control import ControlError
 from geometry_os.control import request as control_request
 from geometry_os.frames import BYTES_PER_PIXEL, Frame, FrameMailbox, Rect, new_framebuffer
+from geometry_os.heap import release_freed
 from geometry_os.keypacing import KEY_INTERVAL, KeyPacer
 from geometry_os.loops import loop_thread
 from geometry_os.registry import (
@@ -135,6 +136,7 @@ __all__ = [
     "loop_thread",
     "new_framebuffer",
     "read_image",
+    "release_freed",
     "resolve_path",
     "setting",
     "wait_until",

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import attrs
 import numpy as np
 
-from geometry_os import rundir
+from geometry_os import heap, rundir
 from geometry_os.camera import Camera, bounds
 from geometry_os.control import ControlServer
 from geometry_os.frame_path import FramePath
@@ -73,6 +73,7 @@ class Shell:
 
         global _live_shells
         _live_shells += 1
+        heap.limit_arenas()  # before the VMs' and plugins' threads start
         self.pyglet = pyglet
         self.scene = scene
         self.host = host

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from geometry_os import rundir
-from geometry_os.api import TileContext, TileState
+from geometry_os.api import TileContext, TileState, release_freed
 
 from . import accel as accel_mod
-from . import heap, vmstate, watchers
+from . import vmstate, watchers
 from .audio import AudioClient, AudioError
 from .clipboard import AGENT_PORT, ClipboardClient, ClipboardError
 from .command import build_argv, serial_log
@@ -385,7 +385,7 @@ class VmSession:
         if await process.wait(EXIT_GRACE) is not None or self._stopping:
             return
         await asyncio.to_thread(lost.close)
-        heap.release_freed()
+        release_freed()
         self._reconnects += 1
         if self._reconnects > RECONNECT_ATTEMPTS:
             self._fail(f"{reason}; reconnect limit ({RECONNECT_ATTEMPTS}) reached")
@@ -497,4 +497,4 @@ class VmSession:
         monitor = self.monitor
         if monitor is not None:
             await monitor.close()
-        heap.release_freed()  # what the display thread freed stays in its arena otherwise
+        release_freed()  # what the display thread freed stays in its arena otherwise
