@@ -47,7 +47,9 @@ QMP_CONNECT_TIMEOUT = 10.0
 DISPLAY_TIMEOUT = 10.0
 POWERDOWN_TIMEOUT = 10.0  # persistent disks: ACPI power-off before quit
 EXIT_GRACE = 0.3  # a QEMU that is dying exits within this; tells a crash from a hang
-RECONNECT_ATTEMPTS = 3  # display reconnections per session before the tile is FAILED
+RECONNECT_ATTEMPTS = 3  # display reconnections in a row before the tile is FAILED
+RECONNECT_WINDOW = 60.0  # a display that stayed up this long (s) starts the count again
+RECONNECT_BACKOFF = 0.5  # s before a failed reconnection is tried again, times the attempt number
 
 
 class VmSession:
@@ -82,6 +84,7 @@ class VmSession:
         self._frame_seen = False
         self._guest_shutdown = False
         self._reconnects = 0
+        self._connected_at = 0.0  # loop time the display connection last came up
         self._state_before_hang = TileState.STOPPED
         self._run_task: asyncio.Task[None] | None = None
         self._serial_sock: socket.socket | None = None
@@ -197,6 +200,7 @@ class VmSession:
         ready = await self._connect_display(monitor)
         if not await self._until_exit(process, ready, DISPLAY_TIMEOUT, "display"):
             return
+        self._connected_at = asyncio.get_running_loop().time()
         await self._connect_channels(sound=True)
         status = await monitor.execute("query-status")
         self._vm_running = bool(status.get("running"))
@@ -375,8 +379,10 @@ class VmSession:
         """The display connection went away while QEMU may still run: connect anew.
 
         A QEMU that died closes the connection first; its exit is reported by
-        ``_watch_exit``, so wait briefly for it before reconnecting.  After
-        RECONNECT_ATTEMPTS the tile is FAILED with the reason; QEMU is left running
+        ``_watch_exit``, so wait briefly for it before reconnecting.  A failed attempt
+        (QEMU busy, its handshake cut) is tried again after a pause.  After
+        RECONNECT_ATTEMPTS in a row (a display that stayed up RECONNECT_WINDOW seconds
+        starts the count again) the tile is FAILED with the reason; QEMU is left running
         (a guest must not be taken down by our display), so restart or stop it.
         """
         process, monitor = self.process, self.monitor
@@ -386,19 +392,28 @@ class VmSession:
             return
         await asyncio.to_thread(lost.close)
         release_freed()
-        self._reconnects += 1
-        if self._reconnects > RECONNECT_ATTEMPTS:
-            self._fail(f"{reason}; reconnect limit ({RECONNECT_ATTEMPTS}) reached")
-            return
-        log.warning("%s: %s; reconnecting (%d of %d)", self.ctx.name, reason, self._reconnects,
-                    RECONNECT_ATTEMPTS)
-        try:
-            ready = await self._connect_display(monitor)
-            await asyncio.wait_for(ready, DISPLAY_TIMEOUT)
-        except (TimeoutError, DisplayError, MonitorError) as exc:
-            if not self._stopping and process.alive:
-                self._fail(f"{reason}; reconnecting failed: {str(exc) or 'timed out'}")
-            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._connected_at >= RECONNECT_WINDOW:
+            self._reconnects = 0
+        while True:
+            self._reconnects += 1
+            if self._reconnects > RECONNECT_ATTEMPTS:
+                self._fail(f"{reason}; reconnect limit ({RECONNECT_ATTEMPTS}) reached")
+                return
+            log.warning("%s: %s; reconnecting (%d of %d)", self.ctx.name, reason, self._reconnects,
+                        RECONNECT_ATTEMPTS)
+            try:
+                ready = await self._connect_display(monitor)
+                await asyncio.wait_for(ready, DISPLAY_TIMEOUT)
+                break
+            except (TimeoutError, DisplayError, MonitorError) as exc:
+                if self._stopping or not process.alive:
+                    return
+                reason = f"{reason}; reconnecting failed: {str(exc) or 'timed out'}"
+                if self.display is not None:
+                    await asyncio.to_thread(self.display.close)
+                await asyncio.sleep(RECONNECT_BACKOFF * self._reconnects)
+        self._connected_at = loop.time()
         await self._connect_channels(sound=False)  # the sound's own connection outlived the display's
         log.info("%s: display reconnected", self.ctx.name)
 

@@ -105,6 +105,33 @@ def test_dropped_display_connection_reconnects_and_frames_flow(sources, make_ctx
     assert source.qmp("query-status").result(5)["running"]
 
 
+def test_a_failed_reconnection_is_tried_again_and_a_display_that_stayed_up_starts_the_count_again(
+        sources, make_ctx, memtest_iso, wait_for, monkeypatch):
+    from geometry_os.plugins.qemu import session as session_mod
+    from geometry_os.plugins.qemu.dbus_display import DisplayError
+    monkeypatch.setattr(session_mod, "RECONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(session_mod, "RECONNECT_BACKOFF", 0.05)
+    ctx, source = start(sources, make_ctx, memtest_iso)
+    wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
+    connect = session_mod.VmSession._connect_display
+    failures = []
+
+    async def fails_once(self, monitor):  # fault injection: QEMU's handshake cut once
+        if not failures:
+            failures.append(1)
+            raise DisplayError("connection closed during authentication")
+        return await connect(self, monitor)
+
+    monkeypatch.setattr(session_mod.VmSession, "_connect_display", fails_once)
+    monkeypatch.setattr(session_mod, "RECONNECT_WINDOW", 0.0)  # every display counts as one that stayed up
+    for _ in range(3):  # more drops than RECONNECT_ATTEMPTS: each reconnection starts the count again
+        shown = source.display
+        _drop_listener(shown)
+        wait_for(lambda shown=shown: source.display is not shown and source.display.stats.frames > 0,
+                 timeout=10, what="reconnected")
+    assert failures == [1] and ctx.state is TileState.RUNNING
+
+
 def test_display_that_keeps_dropping_fails_the_tile_but_leaves_the_vm(sources, make_ctx,
                                                                       memtest_iso, wait_for,
                                                                       monkeypatch):
