@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
 import pytest
 
+from benchmarks.soak import drop_display
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.source import QemuSource
 from geometry_os.tiles import TileState
@@ -85,17 +85,12 @@ def test_a_paused_vm_is_not_mistaken_for_a_hang(sources, make_ctx, memtest_iso, 
     assert pings.connected and not gone(source.pid)
 
 
-def _drop_listener(display) -> None:
-    """Cut the listener connection under the display client, as a peer reset would."""
-    display._loop.call_soon_threadsafe(display._listener_bus._sock.shutdown, socket.SHUT_RDWR)
-
-
 def test_dropped_display_connection_reconnects_and_frames_flow(sources, make_ctx, memtest_iso,
                                                                wait_for):
     ctx, source = start(sources, make_ctx, memtest_iso)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
     first = source.display
-    _drop_listener(first)
+    drop_display(first)
     wait_for(lambda: source.display is not first and source.display.console_id is not None,
              timeout=5, what="a new display client")
     second = source.display
@@ -126,7 +121,7 @@ def test_a_failed_reconnection_is_tried_again_and_a_display_that_stayed_up_start
     monkeypatch.setattr(session_mod, "RECONNECT_WINDOW", 0.0)  # every display counts as one that stayed up
     for _ in range(3):  # more drops than RECONNECT_ATTEMPTS: each reconnection starts the count again
         shown = source.display
-        _drop_listener(shown)
+        drop_display(shown)
         wait_for(lambda shown=shown: source.display is not shown and source.display.stats.frames > 0,
                  timeout=10, what="reconnected")
     assert failures == [1] and ctx.state is TileState.RUNNING
@@ -140,10 +135,10 @@ def test_display_that_keeps_dropping_fails_the_tile_but_leaves_the_vm(sources, m
     ctx, source = start(sources, make_ctx, memtest_iso)
     wait_for(lambda: ctx.state is TileState.RUNNING, what="RUNNING")
     first = source.display
-    _drop_listener(first)
+    drop_display(first)
     wait_for(lambda: source.display is not first and source.display.stats.frames > 0, timeout=5,
              what="reconnected")
-    _drop_listener(source.display)
+    drop_display(source.display)
     wait_for(lambda: ctx.state is TileState.FAILED, timeout=5, what="FAILED")
     assert ctx.reason == "display connection lost (EOFError); reconnect limit (1) reached"
     assert not gone(source.pid)  # the guest keeps running; restart or stop is the user's call
