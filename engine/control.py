@@ -47,6 +47,7 @@ def tiles_op(shell: ShellView, request: dict[str, Any]) -> dict[str, Any]:
     """Every tile, the focus and the camera."""
     camera = shell.camera
     tiles = [{"name": t.name, "title": t.title, "state": t.ctx.state.value, "reason": t.ctx.reason,
+              "badge": t.ctx.badge or t.ctx.state.value,
               "position": list(t.spec.position), "size": list(t.spec.size)} for t in shell.tiles]
     return {"ok": True, "tiles": tiles, "focus": shell.focused.name if shell.focused else None,
             "camera": {"x": camera.x, "y": camera.y, "zoom": camera.zoom}}

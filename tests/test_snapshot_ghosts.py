@@ -13,6 +13,7 @@ from PIL import Image
 from pyglet.window import key
 
 from geometry_os import api
+from geometry_os.control import tiles_op
 from geometry_os.plugins.qemu.params import QemuParams
 from geometry_os.plugins.qemu.snapshots import SnapshotError, VmSnapshots, check_tag, store_for
 from geometry_os.plugins.snapshots import branches, layer
@@ -191,6 +192,8 @@ def test_a_ghost_is_drawn_with_its_still_image_and_the_line_to_its_vm(render_sce
     shell = render_scene(write_scene(ghost_scene(image=str(tmp_path / "still.png"))), frames=4)
     ghost, vm = shell.find_tile("vm-snapshot-1"), shell.find_tile("vm")
     assert (ghost.ctx.badge, ghost.ctx.state) == ("snapshot", api.TileState.STOPPED)  # the badge names what it is
+    listed = {t["name"]: t["badge"] for t in tiles_op(shell, {"op": "tiles"})["tiles"]}  # and so does geos tiles
+    assert listed == {"vm": "running", "vm-snapshot-1": "snapshot"}
     shot = shell.screenshot()
     camera = shell.camera
 

@@ -52,7 +52,7 @@ def _run_tiles(args: argparse.Namespace, host: Any) -> int:
     rows = [("id", "title", "state", "position", "size")]
     for tile in answer["tiles"]:
         (x, y), (w, h) = tile["position"], tile["size"]
-        state = tile["state"] + (f" ({tile['reason']})" if tile["state"] == "failed" and tile["reason"] else "")
+        state = tile["badge"] + (f" ({tile['reason']})" if tile["state"] == "failed" and tile["reason"] else "")
         rows.append((tile["name"], tile["title"], state, f"{x:g},{y:g}", f"{w:g}x{h:g}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
