@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import libvirt
 import pytest
 
 from geometry_os import api
@@ -117,7 +119,10 @@ class Guests(NamedTuple):
 
 @pytest.fixture(scope="session")
 def guests(libvirt_conn: Any, guest_folder: Path) -> Iterator[Guests]:
-    """The two session guests, started (not yet waited for: tests wait for what they need)."""
+    """The two session guests, started (not yet waited for: tests wait for what they need).
+    Guests a killed test run left behind (their pytest is gone) are removed first: they would
+    be on every map of qemu:///system."""
+    remove_leftovers(libvirt_conn)
     made: list[Guest] = []
     try:
         for kind, graphics in (("dbus", DBUS_P2P), ("vnc", VNC_SOCKET)):
@@ -129,6 +134,15 @@ def guests(libvirt_conn: Any, guest_folder: Path) -> Iterator[Guests]:
     finally:
         for guest in made:
             guest.remove()
+
+
+def remove_leftovers(conn: Any) -> None:
+    for dom in conn.listAllDomains():
+        match = re.fullmatch(r"geos-test-(\d+)-\w+", dom.name())
+        if match and int(match.group(1)) != os.getpid() and not Path(f"/proc/{match.group(1)}").exists():
+            if dom.isActive():
+                dom.destroy()
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 
 
 @pytest.fixture

@@ -63,4 +63,4 @@ def test_saving_the_shipped_scene_goes_to_the_config_directory_and_is_opened_nex
     finally:
         if process.poll() is None:
             process.kill()
-    assert not any("Traceback" in line for line in log.lines)
+    assert not any("Traceback" in line for line in log.lines), "\n".join(log.lines[-60:])
