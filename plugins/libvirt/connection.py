@@ -291,8 +291,8 @@ def _close_quietly(conn: Any, event_id: int | None = None) -> None:
     for step in steps:
         try:
             step()
-        except Exception:
-            log.debug("closing %s: a step failed", conn, exc_info=True)
+        except Exception as exc:  # the daemon or the connection is gone already
+            log.debug("closing %s: a step failed: %r", conn, exc)
 
 
 # ------------------------------------------------------------------ sharing by URI

@@ -242,5 +242,5 @@ class ScreenshotDisplay:
 def _abort(stream: Any) -> None:
     try:
         stream.abort()
-    except Exception:
-        log.debug("aborting a screenshot stream failed", exc_info=True)
+    except Exception as exc:  # the stream ended or its connection went
+        log.debug("aborting a screenshot stream failed: %r", exc)

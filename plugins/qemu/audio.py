@@ -163,5 +163,5 @@ class AudioClient:
         if lbus is not None:
             try:
                 lbus.disconnect()
-            except Exception:  # already gone with QEMU or its loop
-                log.debug("%s: audio bus disconnect failed", self.name, exc_info=True)
+            except Exception as exc:  # already gone with QEMU or its loop
+                log.debug("%s: audio bus disconnect failed: %r", self.name, exc)

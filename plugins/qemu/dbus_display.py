@@ -185,8 +185,8 @@ class DisplayClient:
             if bus is not None:
                 try:
                     bus.disconnect()
-                except Exception:  # already gone
-                    log.debug("disconnect failed", exc_info=True)
+                except Exception as exc:  # already gone
+                    log.debug("%s: disconnect failed: %r", self.name, exc)
         self.surface.release()
         loop = asyncio.get_running_loop()
         loop.call_later(0.05, loop.stop)
@@ -468,8 +468,8 @@ class DisplayClient:
 
         try:
             bus._call(msg, done)  # dbus-fast's callback form: no task per input event
-        except Exception:
-            log.debug("%s: could not send %s.%s", self.name, iface, member, exc_info=True)
+        except Exception as exc:  # the connection is going away
+            log.debug("%s: could not send %s.%s: %r", self.name, iface, member, exc)
 
 
 def _value(props: dict[str, Variant], key: str, default: Any) -> Any:

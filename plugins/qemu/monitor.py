@@ -98,8 +98,8 @@ class Monitor:
             self._events_task.cancel()
         try:
             await asyncio.wait_for(self._qmp.disconnect(), 2.0)
-        except Exception:
-            log.debug("%s: QMP disconnect", self.name, exc_info=True)
+        except Exception as exc:  # QEMU gone first: expected when it is stopped or killed
+            log.debug("%s: QMP disconnect: %r", self.name, exc)
         try:
             self._sock.close()
         except OSError:
