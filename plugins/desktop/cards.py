@@ -122,7 +122,7 @@ class CardLayer:
             self._line(tile.title, x0 + PAD, top + LINE_PX / 2 + 2, TITLE_PT, (235, 240, 250), alpha, w - 2 * PAD)
             top += LINE_PX + 2
         if h - (top - y0) >= LINE_PX + PAD:
-            badge = policy_of(self.shell).badge(tile) or tile.ctx.state.value
+            badge = policy_of(self.shell).badge(tile) or tile.ctx.badge or tile.ctx.state.value
             color = tuple(int(c * 255) for c in state)
             self._line(badge, x0 + PAD, top + LINE_PX / 2, STATE_PT, (color[0], color[1], color[2]), alpha,
                        w - 2 * PAD)
