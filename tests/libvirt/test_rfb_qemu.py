@@ -31,6 +31,7 @@ from geometry_os import api
 from geometry_os.plugins.libvirt.rfb.client import RfbClient
 from geometry_os.plugins.libvirt.rfb.protocol import Encoding, RfbError
 from tests.libvirt.conftest import until
+from tests.qemu.test_qemu_source import read_ppm  # header parsed by field: pixels may start with whitespace bytes
 
 pytestmark = pytest.mark.qemu
 
@@ -132,16 +133,6 @@ async def connect(path: Path, encodings: list[Encoding], password: str | None = 
 async def disconnect(session: Session) -> None:
     session.client.close()
     await session.task  # a clean end: run() returns
-
-
-def read_ppm(path: Path) -> np.ndarray:
-    """A binary PPM (P6, maxval 255) as an (h, w, 3) RGB array."""
-    data = path.read_bytes()
-    fields = data.split(maxsplit=4)
-    assert fields[0] == b"P6" and fields[3] == b"255", fields[:4]
-    width, height = int(fields[1]), int(fields[2])
-    pixels = np.frombuffer(fields[4], dtype=np.uint8)
-    return pixels[:width * height * 3].reshape(height, width, 3)
 
 
 async def screendump(qmp: QMPClient, folder: Path) -> np.ndarray:
