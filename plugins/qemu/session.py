@@ -123,6 +123,9 @@ class VmSession:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or an unexpected OS error: show it, stop QEMU
+            if self._stopping:  # the shell quit mid-start: QEMU going away is expected
+                log.debug("%s: start cut short by the stop: %s", self.ctx.name, exc)
+                return
             log.exception("%s: start failed", self.ctx.name)
             self._fail(f"start failed: {exc}")
             if self.process is not None:

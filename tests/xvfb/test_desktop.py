@@ -197,6 +197,7 @@ def lab(xvfb_display, tmp_path_factory):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+    (folder / "geos.log").write_text("\n".join(log.lines))  # the whole log, to read after a failure
     assert not any("Traceback" in line for line in log.lines), [line for line in log.lines if "Traceback" in line]
 
 
