@@ -117,6 +117,8 @@ def test_installed_wheel_checks_and_renders_its_scenes(installed):
     assert not [p.name for p in site.iterdir() if p.name.split(".")[0] in ("engine", "plugins")]
     record = next(site.glob("geometry_os-*.dist-info")).joinpath("RECORD").read_text()
     assert not [line for line in record.splitlines() if line.split("/")[0] in ("engine", "plugins")]
+    guard = installed.python("from geometry_os.plugins.qemu import _guarded_map; print(_guarded_map.__file__)")
+    assert Path(guard).is_relative_to(site) and guard.endswith(".so")  # the C extension was built into the wheel
     scenes = Path(installed.python("from geometry_os.resources import scenes_dir; print(scenes_dir())"))
     assert scenes.is_relative_to(site)  # the installed copy, not the checkout
     for shipped in sorted((ROOT / "scenes").glob("*.yaml")):

@@ -8,19 +8,20 @@ QEMU hands a surface over in one of two ways (its ``ui/dbus-display1.xml``):
   ``Width``/``Height`` properties) and grows to fit an Update past its edge;
 * shared memory (``Listener.Unix.Map``, QEMU >= 9.2): ``ScanoutMap`` passes a memfd
   holding QEMU's live surface, ``UpdateMap`` only says which rectangle changed.  The
-  damaged rows are read through the fd into a private copy (:mod:`.shared_surface`:
-  never mapped, so a QEMU that shrinks the memfd cannot SIGBUS the shell), which is
-  published as it is when its format is BGRX already (a torn read is repaired by the
-  next damage rectangle), converted otherwise.  A memfd that shrank is reported once
-  through ``on_fault`` with a one-line reason; the last frame stays on the tile.
+  memfd is mapped with a guard (:mod:`.shared_surface`: a QEMU that shrinks it cannot
+  SIGBUS the shell) and published as it is when its format is BGRX already (a torn
+  read is repaired by the next damage rectangle), converted otherwise.  A memfd that
+  shrank is reported once through ``on_fault`` with a one-line reason; what was lost
+  reads as black.
 
 A damage rectangle whose pixels did not change is not published: QEMU's text console
 re-sends its cursor cell on every 30 ms refresh, blinking or not, and each publish wakes
 the shell's main loop, so an idle text VM would cost the shell ~3% of a core for nothing.
-Small rectangles (:data:`COMPARE_MAX_BYTES`) are compared with what they replace.  The
-shared path reads whole rows, so it compares those and publishes every column that changed
-in them; rows read whole without a comparison may hold pixels of a rectangle QEMU announces
-next, so for :data:`UNVERIFIED_S` a rectangle in them is published even when it compares equal.
+Small rectangles (:data:`COMPARE_MAX_BYTES`) are compared with what they replace.  A shared
+surface is QEMU's live memory, so the surface keeps a copy of what it last published of
+each row to compare with (whole rows: one copy, and every column that changed in them is
+published); a row published by a rectangle too big to compare has no such copy, so a small
+rectangle in it publishes its whole row and takes the copy.
 
 ``Disable`` (the guest turned its display off) publishes a black frame.  Formats are
 converted by :mod:`.pixels`.  Nothing here knows D-Bus: a :class:`Surface` is fed
@@ -32,7 +33,6 @@ surface is used from one thread (the display client's).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -46,7 +46,6 @@ from .shared_surface import SharedSurface, SurfaceLost
 log = logging.getLogger(__name__)
 
 COMPARE_MAX_BYTES = 64 << 10  # damage this small (a text cursor's rows) is compared before it is published
-UNVERIFIED_S = 1.0  # rows read whole without a comparison: a later equal rectangle in them is still published
 
 
 class DisplayStats:
@@ -86,7 +85,8 @@ class Surface:
         self.on_fault = on_fault
         self._fb: npt.NDArray[np.uint8] | None = None  # what we publish
         self._shared: SharedSurface | None = None  # the shared surface (Unix.Map) or None
-        self._unverified = (0, 0, 0.0)  # rows [top, bottom) read whole without a comparison, until when
+        self._published: npt.NDArray[np.uint8] | None = None  # shared rows as last published, to compare
+        self._kept = np.zeros(0, dtype=bool)  # which rows of _published hold what was published
         self._fmt = pixels.PIXMAN_X8R8G8B8
         self._disabled = False
         self._rejected_formats: set[int] = set()
@@ -196,8 +196,16 @@ class Surface:
         else:
             fb = new_framebuffer(width, height)
             pixels.convert_into(fb, shared.rows, fmt)
+        try:
+            shared.check()
+        except SurfaceLost as exc:
+            shared.close()
+            self._lost(exc)
+            raise
         self._drop_shared()
         self._fb, self._shared, self._fmt = fb, shared, fmt
+        # no copy yet: rows get theirs from the first small rectangle in them (memory untouched till then)
+        self._published, self._kept = np.empty_like(shared.rows), np.zeros(height, dtype=bool)
         self._set_enabled()
         self._publish(fb, None)
 
@@ -212,34 +220,50 @@ class Surface:
         if rect is None:
             raise ValueError(f"UpdateMap rect {width}x{height}+{x}+{y} outside the surface")
         band = shared.rows[rect.y:rect.y + rect.h]
-        before = band.copy() if band.nbytes <= COMPARE_MAX_BYTES else None
+        if band.nbytes <= COMPARE_MAX_BYTES:
+            changed = self._changed(band, rect)
+        else:
+            self._kept[rect.y:rect.y + rect.h] = False
+            changed = rect
+        if changed is not None and not pixels.is_native(self._fmt):
+            bpp, c = pixels.bytes_per_pixel(self._fmt), changed
+            sub = shared.rows[c.y:c.y + c.h, c.x * bpp:(c.x + c.w) * bpp]
+            pixels.convert_into(fb[c.y:c.y + c.h, c.x:c.x + c.w], sub, self._fmt)
         try:
-            shared.read(rect.y, rect.h)
+            shared.check()  # after reading: what was read may be zeros of a lost page
         except SurfaceLost as exc:
             self._lost(exc)
             raise
-        now = time.monotonic()
-        if before is None:
-            self._unverified = (rect.y, rect.y + rect.h, now + UNVERIFIED_S)
-        else:
-            changed = _changed_columns(before, band, pixels.bytes_per_pixel(self._fmt))
-            top, bottom, until = self._unverified
-            if changed is None and not (now < until and rect.y < bottom and top < rect.y + rect.h):
-                self.stats.unchanged += 1
-                return
-            if changed is not None:
-                left, right = min(rect.x, changed[0]), max(rect.x + rect.w, changed[1])
-                rect = Rect(left, rect.y, right - left, rect.h)
-        if not pixels.is_native(self._fmt):
-            bpp = pixels.bytes_per_pixel(self._fmt)
-            sub = shared.rows[rect.y:rect.y + rect.h, rect.x * bpp:(rect.x + rect.w) * bpp]
-            pixels.convert_into(fb[rect.y:rect.y + rect.h, rect.x:rect.x + rect.w], sub, self._fmt)
-        self._publish(fb, rect)
+        if changed is None:
+            self.stats.unchanged += 1
+            return
+        self._publish(fb, changed)
+
+    def _changed(self, band: npt.NDArray[np.uint8], rect: Rect) -> Rect | None:
+        """What to publish for a small damage rectangle of the shared surface (None: nothing changed).
+
+        Its rows are compared with the copy of what was last published of them, which
+        they then replace.  Rows without a copy are published whole: QEMU may have drawn
+        in them already what it announces next, which would then compare equal.
+        """
+        assert self._published is not None and self._fb is not None
+        rows = slice(rect.y, rect.y + rect.h)
+        if not self._kept[rows].all():
+            self._published[rows] = band
+            self._kept[rows] = True
+            return Rect(0, rect.y, self._fb.shape[1], rect.h)
+        changed = _changed_columns(self._published[rows], band, pixels.bytes_per_pixel(self._fmt))
+        if changed is None:
+            return None
+        self._published[rows] = band
+        left, right = min(rect.x, changed[0]), max(rect.x + rect.w, changed[1])
+        return Rect(left, rect.y, right - left, rect.h)
 
     def _drop_shared(self) -> None:
         if self._shared is not None:
             self._shared.close()
             self._shared = None
+            self._published = None
 
     def _lost(self, exc: SurfaceLost) -> None:
         """The memfd shrank: stop reading it (the last frame stays) and say so once."""

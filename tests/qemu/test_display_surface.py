@@ -137,7 +137,7 @@ def test_console_size_changes_resize_an_inline_surface_keeping_its_pixels(surfac
 
 # ---------------------------------------------------------- shared memory
 
-def test_a_native_shared_surface_is_read_through_the_fd_where_damaged(surface):
+def test_a_native_shared_surface_is_published_as_qemus_memory_with_its_damage(surface):
     img = image(5, 4)
     stride, offset = 20, 4096
     fd = memfd(bytes(offset) + padded(img, stride))
@@ -145,7 +145,7 @@ def test_a_native_shared_surface_is_read_through_the_fd_where_damaged(surface):
         surface.scanout_map(fd, offset, 4, 5, stride, X8R8G8B8)
         writer = mmap.mmap(fd, offset + stride * 5)
     finally:
-        os.close(fd)  # QEMU may close its side at once; the surface reads through its own fd
+        os.close(fd)  # QEMU may close its side at once; the mapping stays
     fb = shown(surface)
     assert np.array_equal(fb, img) and surface.transport == "shm"
     writer[offset + stride * 2 + 4:offset + stride * 2 + 8] = b"\x01\x02\x03\x04"  # the guest draws in row 2
@@ -153,8 +153,8 @@ def test_a_native_shared_surface_is_read_through_the_fd_where_damaged(surface):
     surface.mailbox.take()
     surface.update_map(1, 2, 1, 1)
     frame = surface.mailbox.take()
-    assert frame.dirty == Rect(1, 2, 1, 1) and frame.pixels[2, 1].tolist() == [1, 2, 3, 4]
-    assert frame.pixels[0, 0].tolist() == img[0, 0].tolist()  # only the damaged rows are read
+    assert frame.dirty == Rect(0, 2, 4, 1) and frame.pixels[2, 1].tolist() == [1, 2, 3, 4]  # row 2 whole
+    assert frame.pixels[0, 0].tolist() == [9, 9, 9, 9]  # no copy: the frame is QEMU's memory itself
     writer.close()
 
 
@@ -326,6 +326,8 @@ def test_a_shared_rectangle_that_did_not_change_is_not_published_and_changed_col
     writer = mmap.mmap(fd, 32 * 5)
     os.close(fd)
     surface.mailbox.take()
+    surface.update_map(1, 2, 2, 1)  # the first rectangle in row 2: published whole, and its copy taken
+    assert surface.mailbox.take().dirty == Rect(0, 2, 8, 1)
     surface.update_map(1, 2, 2, 1)  # re-sent, nothing drawn
     assert surface.mailbox.take() is None and surface.stats.unchanged == 1
     writer[2 * 32 + 6 * 4:2 * 32 + 7 * 4] = b"\x07\x07\x07\x07"  # drawn at column 6 of row 2, announced later
@@ -337,7 +339,7 @@ def test_a_shared_rectangle_that_did_not_change_is_not_published_and_changed_col
     writer.close()
 
 
-def test_rows_read_whole_without_a_comparison_keep_a_later_equal_rectangle_published(monkeypatch):
+def test_rows_published_without_a_comparison_publish_a_later_rectangle_in_them_whole(monkeypatch):
     from geometry_os.plugins.qemu import display_surface
 
     monkeypatch.setattr(display_surface, "COMPARE_MAX_BYTES", 8 * 4)  # one row: a two-row read is not compared
@@ -348,9 +350,11 @@ def test_rows_read_whole_without_a_comparison_keep_a_later_equal_rectangle_publi
     os.close(fd)
     surface.mailbox.take()
     writer[1 * 32 + 5 * 4:1 * 32 + 6 * 4] = b"\x03\x03\x03\x03"  # the guest draws at (5, 1) ...
-    surface.update_map(0, 0, 2, 2)  # ... while QEMU reports (0..2, 0..2): rows 0-1 are read whole
+    surface.update_map(0, 0, 2, 2)  # ... while QEMU reports (0..2, 0..2), too big to compare
     assert surface.mailbox.take().dirty == Rect(0, 0, 2, 2)
-    surface.update_map(5, 1, 1, 1)  # the announcement of (5, 1) compares equal but must still be shown
+    surface.update_map(5, 1, 1, 1)  # the announcement of (5, 1): no copy of row 1 to compare with
     frame = surface.mailbox.take()
-    assert frame is not None and frame.dirty == Rect(5, 1, 1, 1) and frame.pixels[1, 5].tolist() == [3, 3, 3, 3]
+    assert frame is not None and frame.dirty == Rect(0, 1, 8, 1) and frame.pixels[1, 5].tolist() == [3, 3, 3, 3]
+    surface.update_map(5, 1, 1, 1)  # row 1 has its copy now: a re-send is not published
+    assert surface.mailbox.take() is None
     writer.close()
