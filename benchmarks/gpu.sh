@@ -16,9 +16,10 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #       -d .whl pyglet==2.1.19 attrs==26.1.0 pluggy==1.7.0 PyYAML==6.0.4 dbus-fast==5.2.0 qemu.qmp==0.0.6 \
 #       pyte==0.8.2 wcwidth ruamel.yaml==0.18.17 ruamel.yaml.clib pillow miniaudio cffi pycparser
-#   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/geos .      # this checkout, as it is now
+#   python3.12 -m pip wheel --no-deps -w .whl/geos .      # this checkout, as it is now; built by the
+#       device's Python version (3.12): the wheel carries a C extension (plugins/qemu/_guarded_map.c)
 #   git worktree add --detach /tmp/geos-ref REV      # the reference, e.g. REV = the commit before a change
-#   .venv/bin/pip wheel --no-deps --no-build-isolation -w .whl/ref /tmp/geos-ref
+#   python3.12 -m pip wheel --no-deps -w .whl/ref /tmp/geos-ref
 # and run there as: sh benchmarks/gpu.sh (carrying .gl and .whl); `sh benchmarks/gpu.sh walls`
 # runs only the comparison against .whl/ref.
 set -u
