@@ -18,10 +18,9 @@ A damage rectangle whose pixels did not change is not published: QEMU's text con
 re-sends its cursor cell on every 30 ms refresh, blinking or not, and each publish wakes
 the shell's main loop, so an idle text VM would cost the shell ~3% of a core for nothing.
 Small rectangles (:data:`COMPARE_MAX_BYTES`) are compared with what they replace.  A shared
-surface is QEMU's live memory, so the surface keeps a copy of what it last published of
-each row to compare with (whole rows: one copy, and every column that changed in them is
-published); a row published by a rectangle too big to compare has no such copy, so a small
-rectangle in it publishes its whole row and takes the copy.
+surface is QEMU's live memory, so the surface keeps a copy of what it last published to
+compare with; a row published by a rectangle too big to compare has no such copy, so the
+next small rectangle in it publishes its whole row and copies it.
 
 ``Disable`` (the guest turned its display off) publishes a black frame.  Formats are
 converted by :mod:`.pixels`.  Nothing here knows D-Bus: a :class:`Surface` is fed
@@ -86,7 +85,9 @@ class Surface:
         self._fb: npt.NDArray[np.uint8] | None = None  # what we publish
         self._shared: SharedSurface | None = None  # the shared surface (Unix.Map) or None
         self._published: npt.NDArray[np.uint8] | None = None  # shared rows as last published, to compare
-        self._kept = np.zeros(0, dtype=bool)  # which rows of _published hold what was published
+        # which rows of _published hold what was published (1) or not (0); a bytearray, not
+        # numpy: numpy's per-call cost, paid on every re-sent cursor cell, is ~40 us cold
+        self._kept = bytearray()
         self._fmt = pixels.PIXMAN_X8R8G8B8
         self._disabled = False
         self._rejected_formats: set[int] = set()
@@ -205,7 +206,7 @@ class Surface:
         self._drop_shared()
         self._fb, self._shared, self._fmt = fb, shared, fmt
         # no copy yet: rows get theirs from the first small rectangle in them (memory untouched till then)
-        self._published, self._kept = np.empty_like(shared.rows), np.zeros(height, dtype=bool)
+        self._published, self._kept = np.empty_like(shared.rows), bytearray(height)
         self._set_enabled()
         self._publish(fb, None)
 
@@ -223,7 +224,7 @@ class Surface:
         if band.nbytes <= COMPARE_MAX_BYTES:
             changed = self._changed(band, rect)
         else:
-            self._kept[rect.y:rect.y + rect.h] = False
+            self._kept[rect.y:rect.y + rect.h] = bytes(rect.h)
             changed = rect
         if changed is not None and not pixels.is_native(self._fmt):
             bpp, c = pixels.bytes_per_pixel(self._fmt), changed
@@ -242,22 +243,25 @@ class Surface:
     def _changed(self, band: npt.NDArray[np.uint8], rect: Rect) -> Rect | None:
         """What to publish for a small damage rectangle of the shared surface (None: nothing changed).
 
-        Its rows are compared with the copy of what was last published of them, which
-        they then replace.  Rows without a copy are published whole: QEMU may have drawn
-        in them already what it announces next, which would then compare equal.
+        The rectangle is compared with the copy of what was last published there, which
+        it then replaces (only the rectangle: QEMU's memory is read from another core's
+        cache, so every byte read costs).  Rows without a copy are published whole and
+        copied whole: QEMU may have drawn in them already what it announces next, which
+        would then compare equal.
         """
         assert self._published is not None and self._fb is not None
         rows = slice(rect.y, rect.y + rect.h)
-        if not self._kept[rows].all():
+        if self._kept.find(0, rect.y, rect.y + rect.h) >= 0:
             self._published[rows] = band
-            self._kept[rows] = True
+            self._kept[rows] = b"\x01" * rect.h
             return Rect(0, rect.y, self._fb.shape[1], rect.h)
-        changed = _changed_columns(self._published[rows], band, pixels.bytes_per_pixel(self._fmt))
-        if changed is None:
+        bpp = pixels.bytes_per_pixel(self._fmt)
+        columns = slice(rect.x * bpp, (rect.x + rect.w) * bpp)
+        published, now = self._published[rows, columns], band[:, columns]
+        if published.tobytes() == now.tobytes():  # two C calls (np.array_equal is ~10 Python-level steps)
             return None
-        self._published[rows] = band
-        left, right = min(rect.x, changed[0]), max(rect.x + rect.w, changed[1])
-        return Rect(left, rect.y, right - left, rect.h)
+        published[...] = now
+        return rect
 
     def _drop_shared(self) -> None:
         if self._shared is not None:
@@ -320,11 +324,3 @@ class Surface:
             self._frame_waiter = None
             waiter()
 
-
-def _changed_columns(before: npt.NDArray[np.uint8], after: npt.NDArray[np.uint8],
-                     bpp: int) -> tuple[int, int] | None:
-    """The pixel columns ``[left, right)`` in which two bands of rows differ, or None."""
-    columns = np.flatnonzero(np.any(before != after, axis=0))
-    if not len(columns):
-        return None
-    return int(columns[0]) // bpp, int(columns[-1]) // bpp + 1
