@@ -1,12 +1,14 @@
 """Snapshots taken and restored the way a person does it: real X events (xdotool) into one
 ``geos run`` under Xvfb with one tiny Linux VM.  The VM's menu takes a snapshot (a ghost
 appears below it), the ghost's menu restores it after the map asked first, F2 renames it,
-and the guest reads the marker file of the restored moment on its serial port."""
+and the guest reads the marker file of the restored moment on its serial port.  The
+menus, the question and the rename field are shot into docs/images/ for docs/snapshots.md."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,8 @@ from tests.conftest import ROOT
 from tests.xvfb.helpers import LogWatcher, find_window, xdotool
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.qemu]
+
+DOCS_IMAGES = ROOT / "docs" / "images"
 
 # camera at world (500, 350), zoom 1, window 1000x700: screen = world
 SCENE = """\
@@ -58,6 +62,15 @@ def test_snapshot_then_restore_from_the_ghosts_menu_after_the_question(xvfb_disp
     def click(sx: float, sy: float, button: str = "1") -> None:
         xdotool(xvfb_display, "mousemove", "--window", window, str(round(sx)), str(round(sy)), "click", button)
 
+    def shoot(name: str) -> None:
+        """The window as it is now, into docs/images/ (a frame is drawn first: nothing to poll, it is pixels)."""
+        time.sleep(0.5)
+        shot = subprocess.run([sys.executable, "-m", "geometry_os", "shot", str(tmp_path / name), "--pid",
+                               str(process.pid)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert shot.returncode == 0, shot.stderr
+        DOCS_IMAGES.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / name, DOCS_IMAGES / name)
+
     def guest(command: str) -> str:
         """Type on the VM's console through the shell; the next new M=... on its serial port."""
         before = len(re.findall(r"M=(\w+)", serial()))
@@ -78,7 +91,7 @@ def test_snapshot_then_restore_from_the_ghosts_menu_after_the_question(xvfb_disp
 
         # the VM's menu: Snapshot (the seventh entry of a running VM's menu)
         click(120, 40 - BAR / 2, "3")
-        time.sleep(0.3)  # the menu is drawn on the next frame
+        shoot("snapshots-vm-menu.png")
         click(140, 40 - BAR / 2 + 4 + ROW_H * 7.5)
         log.wait_for("action snapshot.take on vm")
         wait_until(lambda: "vm-snapshot-1" in tiles(), 60, what="the ghost")
@@ -89,9 +102,10 @@ def test_snapshot_then_restore_from_the_ghosts_menu_after_the_question(xvfb_disp
         assert guest("echo two > /m; echo M=$(cat /m)") == "two"
         # the ghost's menu: Restore this moment (its first entry); the map asks first
         click(gx + 30, gy - BAR / 2, "3")
-        time.sleep(0.3)
+        shoot("snapshots-menu.png")
         click(gx + 50, gy - BAR / 2 + 4 + ROW_H * 1.5)
         log.wait_for("asking: Restore 'Snapshot 1'? vm has run since its last snapshot")
+        shoot("snapshots-restore-question.png")
         mark = log.mark()
         xdotool(xvfb_display, "key", "--window", window, "Return")
         log.wait_for("action snapshot.restore on vm-snapshot-1", since=mark)
@@ -105,6 +119,7 @@ def test_snapshot_then_restore_from_the_ghosts_menu_after_the_question(xvfb_disp
         for _ in "Snapshot 1":
             xdotool(xvfb_display, "key", "--window", window, "BackSpace")
         xdotool(xvfb_display, "type", "--window", window, "--delay", "60", "--", "marker one")
+        shoot("snapshots-rename.png")
         xdotool(xvfb_display, "key", "--window", window, "Return")
         wait_until(lambda: tiles()["vm-snapshot-1"]["title"] == "marker one", 10, what="the new name")
     except AssertionError as failure:
