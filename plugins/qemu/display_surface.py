@@ -124,8 +124,11 @@ class Surface:
         self._frame_waiter = callback
 
     def release(self) -> None:
-        """Let go of the shared surface (the connection is closing); published frames stay readable."""
+        """Let go of the framebuffer and the shared surface (the connection is closing); the
+        frame last published stays readable in the mailbox.  A closed client can linger in
+        a reference cycle until a full collection: it must not keep a screen's memory."""
         self._drop_shared()
+        self._fb = None
 
     # ----------------------------------------------------------------- inline
 
