@@ -46,10 +46,14 @@ def test_cpu_load_follows_the_guest(guests, make_source):
     running(source)
     guest.wait_booted()
     since = len(guest.serial_text())
-    source.send_keys(typed("while :; do :; done & echo spin-$! > /dev/ttyS0\n")).result(TYPE_TIMEOUT)
-    pid = guest.wait_serial(r"spin-(\d+)", since=since).group(1)
+    # the pid ends with a dot: the serial port is read while the guest still writes it,
+    # and "spin-12" of "spin-123" would kill another process
+    source.send_keys(typed("while :; do :; done & echo spin-$!. > /dev/ttyS0\n")).result(TYPE_TIMEOUT)
+    pid = guest.wait_serial(r"spin-(\d+)\.", since=since).group(1)
     api.wait_until(lambda: source.telemetry()["cpu_load"] > 0.5, 30, what="cpu_load > 0.5 while spinning")
-    source.send_keys(typed(f"kill {pid}\n")).result(TYPE_TIMEOUT)
+    since = len(guest.serial_text())
+    source.send_keys(typed(f"kill {pid} && echo killed-{pid}. > /dev/ttyS0\n")).result(TYPE_TIMEOUT)
+    guest.wait_serial(rf"killed-{pid}\.", since=since)
     api.wait_until(lambda: source.telemetry()["cpu_load"] < 0.4, 30, what="cpu_load < 0.4 after the spin")
 
 
