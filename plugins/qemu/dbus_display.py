@@ -290,9 +290,6 @@ class DisplayClient:
             await lbus.wait_for_disconnect()  # type: ignore[no-untyped-call]  # dbus-fast leaves it unannotated
         except Exception as exc:  # EOF or a reset from a QEMU that went away: the reason is reported
             reason = f"display connection lost ({_describe(exc)})"
-            # the bus's future keeps the exception: with this frame in its traceback, the
-            # closed client (and its last frame) would stay alive in a cycle
-            exc.__traceback__ = None
         if not self._closing:
             log.log(logging.DEBUG if self._expect_close else logging.INFO, "%s: %s", self.name, reason)
             if self.on_closed is not None:

@@ -207,10 +207,6 @@ class ListenerReader:
             self._stop(exc)
 
     def _stop(self, exc: Exception) -> None:
-        # The bus keeps the exception as the reason it disconnected; its traceback would
-        # keep this thread's frames, and through them the closed client and its last
-        # frame (QEMU's mapped surface), alive in a cycle until a full collection.
-        exc.__traceback__ = None
         self._done = True
         for fd in self._fds:
             try:
