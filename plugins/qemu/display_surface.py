@@ -273,7 +273,7 @@ class Surface:
             self._published = None
 
     def _lost(self, exc: SurfaceLost) -> None:
-        """The memfd shrank: stop reading it (the last frame stays) and say so once."""
+        """The memfd shrank: stop reading it (the frame stays, black where it was lost) and say so once."""
         self._drop_shared()
         log.error("%s: %s", self.name, exc)
         if self.on_fault is not None:
